@@ -1,0 +1,117 @@
+"""The ``[ml_provider]`` configuration section, readable with or without Airflow.
+
+Steps, the client and ``python flow.py run`` must not pay ``import airflow`` (about 2.5 s) just
+to learn where artifacts live, so options resolve in this order:
+
+1. the environment variable ``AIRFLOW__ML_PROVIDER__<KEY>`` (Airflow's own convention);
+2. Airflow's ``conf`` when this process has already imported Airflow;
+3. the ``[ml_provider]`` section of ``$AIRFLOW_HOME/airflow.cfg`` read with ``configparser``;
+4. the documented default in :data:`OPTIONS`.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+SECTION = "ml_provider"
+
+
+@dataclass(frozen=True)
+class Option:
+    default: str
+    description: str
+    example: str | None = None
+
+
+OPTIONS: dict[str, Option] = {
+    "artifact_root": Option(
+        "",
+        "Where artifacts and run metadata live: a local folder or ``s3://bucket/prefix``. "
+        "Empty means ``$AIRFLOW_HOME/ml_artifacts``.",
+        "s3://my-bucket/ml-artifacts",
+    ),
+    "execution_mode": Option(
+        "auto",
+        "How steps run. ``local``: the step command runs as a subprocess of the Airflow worker. "
+        "``kubernetes``: the step runs in its own pod. ``auto``: ``kubernetes`` when the worker "
+        "itself runs inside a Kubernetes cluster (``KUBERNETES_SERVICE_HOST`` is set), else ``local``.",
+        "local",
+    ),
+    "default_image": Option(
+        "python:3.11-slim",
+        "Container image for steps that name none with ``@kubernetes(image=...)``.",
+        "registry.example.com/ml/steps:1.4",
+    ),
+    "aws_conn_id": Option(
+        "aws_default",
+        "Airflow connection used for ``s3://`` artifact roots (credentials, region, endpoint_url).",
+    ),
+    "kubernetes_namespace": Option(
+        "default",
+        "Namespace for step pods that name none with ``@kubernetes(namespace=...)``.",
+    ),
+    "kubernetes_conn_id": Option(
+        "kubernetes_default",
+        "Airflow connection for the Kubernetes API; in-cluster config is used when it does not exist.",
+    ),
+    "max_local_workers": Option(
+        "",
+        "Parallel tasks for ``python flow.py run``. Empty means the number of CPU cores.",
+        "4",
+    ),
+}
+
+
+def airflow_home() -> Path:
+    return Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow").expanduser()
+
+
+def _from_airflow_cfg(key: str) -> str | None:
+    cfg = Path(os.environ.get("AIRFLOW_CONFIG") or airflow_home() / "airflow.cfg")
+    if not cfg.is_file():
+        return None
+    parser = configparser.RawConfigParser()
+    try:
+        parser.read(cfg)
+    except configparser.Error:
+        return None
+    return parser.get(SECTION, key, fallback=None)
+
+
+def get_option(key: str) -> str:
+    """Return the value of ``[ml_provider] key`` (see the module docstring for the order)."""
+    if key not in OPTIONS:
+        raise KeyError(f"unknown [ml_provider] option {key!r}; known: {', '.join(sorted(OPTIONS))}")
+    env = os.environ.get(f"AIRFLOW__{SECTION.upper()}__{key.upper()}")
+    if env is not None:
+        return env
+    if "airflow.configuration" in sys.modules:
+        from airflow.configuration import conf
+
+        value = conf.get(SECTION, key, fallback=None)
+        if value is not None:
+            return value
+    value = _from_airflow_cfg(key)
+    return OPTIONS[key].default if value is None else value
+
+
+def artifact_root() -> str:
+    """The configured artifact root, with the empty default resolved under the Airflow home."""
+    root = get_option("artifact_root").strip()
+    return root or str(airflow_home() / "ml_artifacts")
+
+
+def execution_mode() -> str:
+    mode = get_option("execution_mode").strip().lower() or "auto"
+    if mode not in {"auto", "local", "kubernetes"}:
+        raise ValueError(
+            f"[ml_provider] execution_mode must be auto, local or kubernetes, not {mode!r} "
+            "(set it in airflow.cfg or AIRFLOW__ML_PROVIDER__EXECUTION_MODE)"
+        )
+    if mode == "auto":
+        return "kubernetes" if os.environ.get("KUBERNETES_SERVICE_HOST") else "local"
+    return mode
