@@ -144,3 +144,23 @@ class FlowDatastore:
             if not successful or meta.get("status") == SUCCESS:
                 return meta
         return None
+
+
+def write_dag_index(backend: StorageBackend, dag_id: str, flow_name: str) -> None:
+    """Record which flow a DAG id belongs to (``@flow(dag_id=...)`` may rename it)."""
+    path = f"_dags/{check_id(dag_id, 'dag id')}.json"
+    doc = _dumps({"dag_id": dag_id, "flow_name": flow_name})
+    try:
+        if bytes(backend.read(path)) == doc:
+            return
+    except FileNotFoundError:
+        pass
+    backend.write(path, doc)
+
+
+def flow_name_for_dag(backend: StorageBackend, dag_id: str) -> str:
+    """The flow name behind ``dag_id`` (the DAG id itself when no index entry exists)."""
+    try:
+        return json.loads(bytes(backend.read(f"_dags/{check_id(dag_id, 'dag id')}.json")))["flow_name"]
+    except FileNotFoundError:
+        return dag_id

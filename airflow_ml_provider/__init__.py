@@ -1,0 +1,48 @@
+"""airflow-ml-provider: Metaflow-style ML flows that run as Apache Airflow 3 DAGs.
+
+Importing this package never imports Airflow, pandas or pyarrow: steps and the client start
+fast, and the DAG is built only inside Airflow processes.
+"""
+
+__version__ = "0.1.0"
+
+from airflow_ml_provider.client import Flow, Run, Step, Task, get_metadata, namespace
+from airflow_ml_provider.dsl import (
+    FlowSpec,
+    IncludeFile,
+    JSONType,
+    Parameter,
+    catch,
+    current,
+    environment,
+    flow,
+    kubernetes,
+    resources,
+    retry,
+    schedule,
+    step,
+    timeout,
+)
+
+__all__ = [
+    "Flow",
+    "FlowSpec",
+    "IncludeFile",
+    "JSONType",
+    "Parameter",
+    "Run",
+    "Step",
+    "Task",
+    "catch",
+    "current",
+    "environment",
+    "flow",
+    "get_metadata",
+    "kubernetes",
+    "namespace",
+    "resources",
+    "retry",
+    "schedule",
+    "step",
+    "timeout",
+]

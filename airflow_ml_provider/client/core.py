@@ -1,0 +1,345 @@
+"""Read past runs from the artifact store, as Metaflow's client does.
+
+``Flow("MyFlow").latest_successful_run.data.model`` works in a notebook with no Airflow database
+and no Airflow import: everything comes from the store's metadata, artifacts load on access.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from airflow_ml_provider.datastore import SUCCESS, FlowDatastore, encode_run_id, get_backend
+from airflow_ml_provider.datastore.backend import StorageBackend
+
+_namespace: str | None = None
+_backend: StorageBackend | None = None
+
+
+def namespace(ns: str | None) -> str | None:
+    """Only list runs carrying tag ``ns`` (e.g. ``"user:alice"``); ``namespace(None)`` sees all."""
+    global _namespace
+    _namespace = ns
+    return ns
+
+
+def get_namespace() -> str | None:
+    return _namespace
+
+
+def get_metadata() -> str:
+    """Where runs are recorded: ``local@<folder>`` or ``s3@s3://bucket/prefix``."""
+    backend = _store_backend()
+    kind = "s3" if backend.root.startswith("s3://") else "local"
+    return f"{kind}@{backend.root}"
+
+
+def set_artifact_root(root: str | None) -> None:
+    """Point the client at another artifact root (None: the configured one)."""
+    global _backend
+    _backend = get_backend(root) if root else None
+
+
+def _store_backend() -> StorageBackend:
+    global _backend
+    if _backend is None:
+        _backend = get_backend()
+    return _backend
+
+
+class DataArtifact:
+    """One artifact of a task: metadata now, value on ``.data``."""
+
+    def __init__(self, task: Task, name: str, record: dict[str, Any]) -> None:
+        self.task = task
+        self.id = name
+        self.record = record
+
+    @property
+    def data(self) -> Any:
+        return self.task._store.load_artifact(self.record)
+
+    @property
+    def sha(self) -> str:
+        return self.record["key"]
+
+    @property
+    def type(self) -> str:
+        return self.record["type"]
+
+    @property
+    def size(self) -> int:
+        return self.record["size"]
+
+    @property
+    def preview(self) -> dict[str, Any]:
+        return self.record.get("preview", {})
+
+    @property
+    def pathspec(self) -> str:
+        return f"{self.task.pathspec}/{self.id}"
+
+    def __repr__(self) -> str:
+        return f"DataArtifact('{self.pathspec}')"
+
+
+class _Data:
+    """``task.data.x`` loads artifact ``x``."""
+
+    def __init__(self, task: Task) -> None:
+        self._task = task
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._task[name].data
+        except KeyError:
+            raise AttributeError(f"{self._task.pathspec} has no artifact {name!r}") from None
+
+    def __dir__(self) -> list[str]:
+        return sorted(self._task.artifacts)
+
+    def __repr__(self) -> str:
+        return f"<data of {self._task.pathspec}: {', '.join(sorted(self._task.artifacts))}>"
+
+
+def _split_pathspec(pathspec: str, parts: int, kind: str) -> list[str]:
+    items = pathspec.split("/")
+    if len(items) != parts:
+        raise ValueError(f"{kind} pathspec must look like {'/'.join(['Flow', 'run', 'step', 'task'][:parts])}")
+    return items
+
+
+class Task:
+    """One task of a step (its latest successful attempt unless ``attempt`` is given)."""
+
+    def __init__(self, pathspec: str, attempt: int | None = None, _meta: dict[str, Any] | None = None) -> None:
+        flow, run, step, task = _split_pathspec(pathspec, 4, "Task")
+        self._store = FlowDatastore(flow, _store_backend())
+        self.flow_name, self.run_id, self.step_name, self.id = flow, run, step, task
+        if _meta is None:
+            if attempt is None:
+                _meta = self._store.latest_attempt(run, step, task, successful=True) or self._store.latest_attempt(
+                    run, step, task, successful=False
+                )
+            else:
+                _meta = self._store.read_attempt(run, step, task, attempt)
+        if _meta is None:
+            raise KeyError(f"no task {pathspec}")
+        self.metadata = _meta
+
+    @property
+    def pathspec(self) -> str:
+        return f"{self.flow_name}/{self.run_id}/{self.step_name}/{self.id}"
+
+    @property
+    def artifacts(self) -> dict[str, DataArtifact]:
+        return {n: DataArtifact(self, n, r) for n, r in self.metadata.get("artifacts", {}).items()}
+
+    def __getitem__(self, name: str) -> DataArtifact:
+        return self.artifacts[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.metadata.get("artifacts", {})
+
+    def __iter__(self) -> Iterator[DataArtifact]:
+        return iter(self.artifacts.values())
+
+    @property
+    def data(self) -> _Data:
+        return _Data(self)
+
+    @property
+    def successful(self) -> bool:
+        return self.metadata.get("status") == SUCCESS
+
+    @property
+    def finished(self) -> bool:
+        return self.metadata.get("status") in (SUCCESS, "failed")
+
+    @property
+    def attempt(self) -> int:
+        return int(self.metadata.get("attempt", 0))
+
+    @property
+    def index(self) -> int | None:
+        stack = self.metadata.get("foreach_stack") or []
+        return stack[-1]["index"] if stack else None
+
+    @property
+    def exception(self) -> dict[str, Any] | None:
+        return self.metadata.get("exception")
+
+    @property
+    def created_at(self) -> datetime | None:
+        value = self.metadata.get("started_at")
+        return datetime.fromisoformat(value) if value else None
+
+    def attempts(self) -> list[Task]:
+        numbers = self._store.attempts(self.run_id, self.step_name, self.id)
+        return [Task(self.pathspec, attempt=n) for n in numbers]
+
+    def __repr__(self) -> str:
+        return f"Task('{self.pathspec}')"
+
+
+def _task_sort_key(task_id: str) -> tuple[int, ...]:
+    return tuple(int(p) if p.isdigit() else 0 for p in task_id.split("-"))
+
+
+class Step:
+    """One step of a run; ``tasks()`` in foreach order."""
+
+    def __init__(self, pathspec: str) -> None:
+        flow, run, step = _split_pathspec(pathspec, 3, "Step")
+        self._store = FlowDatastore(flow, _store_backend())
+        self.flow_name, self.run_id, self.id = flow, run, step
+        if not self._store.task_ids(run, step):
+            raise KeyError(f"no step {pathspec}")
+
+    @property
+    def pathspec(self) -> str:
+        return f"{self.flow_name}/{self.run_id}/{self.id}"
+
+    def tasks(self) -> list[Task]:
+        ids = sorted(self._store.task_ids(self.run_id, self.id), key=_task_sort_key)
+        return [Task(f"{self.pathspec}/{t}") for t in ids]
+
+    def __iter__(self) -> Iterator[Task]:
+        return iter(self.tasks())
+
+    def __getitem__(self, task_id: str) -> Task:
+        return Task(f"{self.pathspec}/{task_id}")
+
+    @property
+    def task(self) -> Task:
+        """The step's first task (the only one outside a foreach)."""
+        return self.tasks()[0]
+
+    def __repr__(self) -> str:
+        return f"Step('{self.pathspec}')"
+
+
+class Run:
+    """One flow run (= one Airflow DAG run). Accepts store run ids or raw Airflow run ids."""
+
+    def __init__(self, pathspec: str, _meta: dict[str, Any] | None = None) -> None:
+        flow, _, run = pathspec.partition("/")
+        if not run:
+            raise ValueError("Run pathspec must look like Flow/run_id")
+        self._store = FlowDatastore(flow, _store_backend())
+        self.flow_name, self.id = flow, encode_run_id(run)
+        meta = _meta or self._store.read_run(self.id)
+        if meta is None:
+            raise KeyError(f"no run {flow}/{run}")
+        self.metadata = meta
+
+    @property
+    def pathspec(self) -> str:
+        return f"{self.flow_name}/{self.id}"
+
+    def steps(self) -> list[Step]:
+        return [Step(f"{self.pathspec}/{s}") for s in self._store.step_names(self.id)]
+
+    def __iter__(self) -> Iterator[Step]:
+        return iter(self.steps())
+
+    def __getitem__(self, step: str) -> Step:
+        return Step(f"{self.pathspec}/{step}")
+
+    def __contains__(self, step: str) -> bool:
+        return step in self._store.step_names(self.id)
+
+    @property
+    def end_task(self) -> Task | None:
+        try:
+            return Task(f"{self.pathspec}/end/0")
+        except KeyError:
+            return None
+
+    @property
+    def data(self) -> _Data | None:
+        """The end step's artifacts (None until end ran)."""
+        task = self.end_task
+        return task.data if task else None
+
+    @property
+    def successful(self) -> bool:
+        task = self.end_task
+        return bool(task and task.successful)
+
+    @property
+    def finished(self) -> bool:
+        return self.successful or self.metadata.get("status") in (SUCCESS, "failed")
+
+    @property
+    def tags(self) -> frozenset[str]:
+        return frozenset(self.metadata.get("tags", []))
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return dict(self.metadata.get("parameters") or {})
+
+    @property
+    def created_at(self) -> datetime | None:
+        value = self.metadata.get("created_at")
+        return datetime.fromisoformat(value) if value else None
+
+    @property
+    def finished_at(self) -> datetime | None:
+        value = self.metadata.get("finished_at")
+        return datetime.fromisoformat(value) if value else None
+
+    def add_tag(self, tag: str) -> None:
+        self.metadata = self._store.update_run(self.id, tags=sorted(self.tags | {tag}))
+
+    def remove_tag(self, tag: str) -> None:
+        self.metadata = self._store.update_run(self.id, tags=sorted(self.tags - {tag}))
+
+    def __repr__(self) -> str:
+        return f"Run('{self.pathspec}')"
+
+
+class Flow:
+    """All recorded runs of a flow, newest first, filtered by the current namespace."""
+
+    def __init__(self, name: str) -> None:
+        self._store = FlowDatastore(name, _store_backend())
+        self.id = name
+        if not self._store.run_ids():
+            raise KeyError(f"no runs of flow {name!r} in {get_metadata()}")
+
+    def runs(self, *tags: str) -> list[Run]:
+        runs = []
+        for run_id in self._store.run_ids():
+            meta = self._store.read_run(run_id)
+            if meta is None:
+                continue
+            run_tags = set(meta.get("tags", []))
+            if _namespace is not None and _namespace not in run_tags:
+                continue
+            if not set(tags) <= run_tags:
+                continue
+            runs.append(Run(f"{self.id}/{run_id}", _meta=meta))
+        runs.sort(key=lambda r: r.metadata.get("created_at") or "", reverse=True)
+        return runs
+
+    def __iter__(self) -> Iterator[Run]:
+        return iter(self.runs())
+
+    def __getitem__(self, run_id: str) -> Run:
+        return Run(f"{self.id}/{run_id}")
+
+    @property
+    def latest_run(self) -> Run | None:
+        runs = self.runs()
+        return runs[0] if runs else None
+
+    @property
+    def latest_successful_run(self) -> Run | None:
+        return next((r for r in self.runs() if r.successful), None)
+
+    def __repr__(self) -> str:
+        return f"Flow('{self.id}')"

@@ -1,0 +1,170 @@
+"""``FlowStepOperator``: a KubernetesPodOperator that runs one flow step.
+
+It always builds the pod it would send (image, command, env, resources, placement). In
+``kubernetes`` execution mode it sends it; in ``local`` mode it runs that pod's exact command and
+environment as a subprocess of the worker, streams the output into the task log, and says in the
+log and in the task metadata that the requested resources were not enforced. Its XCom return
+value is control data only: a split's child task ids, or a foreach body task's own id.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+from airflow_ml_provider import config
+from airflow_ml_provider.datastore import FlowDatastore, encode_run_id, get_backend
+from airflow_ml_provider.runtime.command import ENV_ARTIFACT_ROOT, ENV_CONTEXT, RunContext, StepInvocation
+from airflow_ml_provider.runtime.topology import ROOT_TASK
+
+
+class StepProcessFailed(RuntimeError):
+    """The step's process exited non-zero (its traceback is in the task log above)."""
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None and hasattr(value, "isoformat") else None
+
+
+class FlowStepOperator(KubernetesPodOperator):
+    """One step of a flow as an Airflow task (see the module docstring)."""
+
+    ui_color = "#d9ecf2"
+
+    def __init__(
+        self,
+        *,
+        flow_file: str,
+        flow_class: str,
+        step_name: str,
+        step_type: str,
+        parameter_names: list[str] | None = None,
+        step_resources: dict[str, Any] | None = None,
+        foreach_task_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("name", f"{flow_class}-{step_name}".lower().replace("_", "-"))
+        kwargs.setdefault("get_logs", True)
+        kwargs.setdefault("on_finish_action", "delete_succeeded_pod")
+        kwargs.setdefault("cmds", ["python"])
+        super().__init__(**kwargs)
+        self.flow_file = flow_file
+        self.flow_class = flow_class
+        self.step_name = step_name
+        self.step_type = step_type
+        self.parameter_names = list(parameter_names or [])
+        self.step_resources = dict(step_resources or {})
+        self.foreach_task_id = foreach_task_id
+        self.do_xcom_push = True  # our return value; the pod's xcom sidecar is never used
+
+    # -- what the task runs ----------------------------------------------------------------
+    def invocation(self, context: Any) -> StepInvocation:
+        ti = context["ti"]
+        return StepInvocation(
+            flow_file=self.flow_file,
+            flow_class=self.flow_class,
+            step=self.step_name,
+            run_id=encode_run_id(context["run_id"]),
+            task_id=str(self.foreach_task_id) if self.foreach_task_id is not None else ROOT_TASK,
+            attempt=max(int(ti.try_number) - 1, 0),
+            max_retries=int(self.retries or 0),
+        )
+
+    def run_context(self, context: Any, mode: str) -> RunContext:
+        from airflow.configuration import conf
+
+        dag_run = context["dag_run"]
+        run_type = str(getattr(dag_run, "run_type", "manual")).split(".")[-1].lower()
+        user = getattr(dag_run, "triggering_user_name", None)
+        params = context.get("params") or {}
+        parameters = {name: params.get(name) for name in self.parameter_names} if self.step_name == "start" else {}
+        return RunContext(
+            parameters=parameters,
+            dag_id=self.dag_id,
+            airflow_run_id=context["run_id"],
+            airflow_task_id=self.task_id,
+            map_index=int(getattr(context["ti"], "map_index", -1) or -1),
+            try_number=int(context["ti"].try_number),
+            run_type=run_type,
+            logical_date=_iso(context.get("logical_date")),
+            data_interval_start=_iso(context.get("data_interval_start")),
+            data_interval_end=_iso(context.get("data_interval_end")),
+            tags=sorted({f"run_type:{run_type}", *([f"user:{user}"] if user else [])}),
+            username=user,
+            max_map_length=conf.getint("core", "max_map_length", fallback=1024),
+            execution={
+                "mode": mode,
+                "image": self.image,
+                "resources": {k: v for k, v in self.step_resources.items() if v is not None},
+                "resources_enforced": mode == "kubernetes",
+            },
+        )
+
+    def prepare(self, context: Any, mode: str) -> StepInvocation:
+        """Fill in the pod's command and environment for this task instance."""
+        inv = self.invocation(context)
+        self.arguments = inv.argv()[1:]
+        env = dict(self.env_vars) if isinstance(self.env_vars, dict) else {}
+        env[ENV_CONTEXT] = self.run_context(context, mode).to_env()
+        env[ENV_ARTIFACT_ROOT] = config.artifact_root()
+        self.env_vars = env
+        self.labels = {**(self.labels or {}), "ml-flow": self.flow_class.lower()[:63], "ml-step": self.step_name[:63]}
+        return inv
+
+    # -- execution -------------------------------------------------------------------------
+    def execute(self, context: Any) -> Any:
+        mode = config.execution_mode()
+        inv = self.prepare(context, mode)
+        if mode == "kubernetes":
+            self.do_xcom_push = False  # no sidecar: the result is read from the store
+            try:
+                super().execute(context)
+            finally:
+                self.do_xcom_push = True
+        else:
+            self.run_locally(context)
+        return self.control_value(inv, context)
+
+    def run_locally(self, context: Any) -> None:
+        pod = self.build_pod_request_obj(context, dry_run=True)
+        container = pod.spec.containers[0]
+        requests = (container.resources.requests or {}) if container.resources else {}
+        self.log.info(
+            "execution_mode=local: running step %r as a subprocess of this worker; pod %s would request %s "
+            "(image %s). Requested resources are NOT enforced locally.",
+            self.step_name, pod.metadata.name, requests or "nothing", container.image,
+        )  # fmt: skip
+        env = dict(os.environ)
+        for var in container.env or []:
+            if var.value is not None:
+                env[var.name] = var.value
+        if container.env_from:
+            self.log.warning("Kubernetes secrets %s are not available to local steps", container.env_from)
+        argv = [sys.executable if container.command[0] == "python" else container.command[0]]
+        argv += list(container.command[1:]) + list(container.args or [])
+        env["PYTHONUNBUFFERED"] = "1"
+        with subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                self.log.info("%s", line.rstrip("\n"))
+            code = proc.wait()
+        if code != 0:
+            raise StepProcessFailed(f"step {self.step_name!r} exited with code {code}; see the log above")
+
+    def control_value(self, inv: StepInvocation, context: Any) -> Any:
+        """What downstream mapping needs: child task ids of a split, else this task's id."""
+        store = FlowDatastore(self.flow_class, get_backend())
+        meta = store.read_attempt(inv.run_id, inv.step, inv.task_id, inv.attempt)
+        if meta is None or meta.get("status") != "success":
+            raise StepProcessFailed(f"step {self.step_name!r} recorded no successful attempt {inv.attempt}")
+        stack = meta.get("foreach_stack") or []
+        if stack:
+            label = stack[-1].get("value")
+            context["ml_foreach_label"] = f"{inv.task_id}: {label}" if label is not None else inv.task_id
+        if meta.get("foreach"):
+            return meta["foreach"]["task_ids"]
+        return inv.task_id if self.foreach_task_id is not None else None

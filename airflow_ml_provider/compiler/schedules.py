@@ -1,0 +1,18 @@
+"""Flow schedules -> Airflow ``schedule`` values."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+
+def to_airflow_schedule(value: Any) -> Any:
+    """Cron strings, presets (``@daily``), timedeltas and None pass through; a
+    ``{"cron": ..., "timezone": ...}`` from ``@schedule(timezone=...)`` becomes a timetable."""
+    if isinstance(value, dict):
+        from airflow.timetables.trigger import CronTriggerTimetable
+
+        return CronTriggerTimetable(value["cron"], timezone=value["timezone"])
+    if value is None or isinstance(value, str | timedelta):
+        return value
+    return value  # a Timetable or asset schedule given by the user

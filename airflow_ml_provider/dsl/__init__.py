@@ -1,0 +1,27 @@
+"""The flow DSL: what a data scientist writes (no Airflow import)."""
+
+from airflow_ml_provider.dsl.current import current
+from airflow_ml_provider.dsl.decorators import catch, environment, kubernetes, resources, retry, step, timeout
+from airflow_ml_provider.dsl.flow_decorator import FlowOptions, flow, schedule
+from airflow_ml_provider.dsl.flowspec import FlowSpec, Inputs, MergeArtifactsError
+from airflow_ml_provider.dsl.parameters import IncludeFile, JSONType, Parameter
+
+__all__ = [
+    "FlowOptions",
+    "FlowSpec",
+    "IncludeFile",
+    "Inputs",
+    "JSONType",
+    "MergeArtifactsError",
+    "Parameter",
+    "catch",
+    "current",
+    "environment",
+    "flow",
+    "kubernetes",
+    "resources",
+    "retry",
+    "schedule",
+    "step",
+    "timeout",
+]

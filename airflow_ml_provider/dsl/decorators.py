@@ -1,0 +1,199 @@
+"""Step and flow decorators with Metaflow's names and meanings.
+
+A step decorator only records intent on the function (``func._ml_decorators``); the compiler turns
+it into operator arguments (resources, retries, timeout, pod spec) and the runtime applies the
+parts that act inside the step (``@catch``, ``@environment``). Every option is validated when the
+flow file is parsed, so a typo is an import error with the file and line, not a silent no-op.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class DecoratorError(TypeError):
+    """A step or flow decorator used with a wrong value."""
+
+
+def _where(func: Callable[..., Any]) -> str:
+    code = getattr(func, "__code__", None)
+    return f"{code.co_filename}:{code.co_firstlineno}: " if code else ""
+
+
+@dataclass(frozen=True)
+class StepDecorator:
+    name = "decorator"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _number(value: Any, what: str, *, allow_none: bool = True) -> float | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise DecoratorError(f"{what} must be a non-negative number, not {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Resources(StepDecorator):
+    """``@resources(cpu=1, memory=4096, gpu=0, disk=None)``: memory and disk in MB (as Metaflow)."""
+
+    name = "resources"
+    cpu: float = 1
+    memory: float = 4096
+    gpu: float = 0
+    disk: float | None = None
+    shared_memory: float | None = None
+
+    def __post_init__(self) -> None:
+        for key in ("cpu", "memory", "gpu", "disk", "shared_memory"):
+            _number(getattr(self, key), f"@resources({key}=...)")
+
+
+@dataclass(frozen=True)
+class Kubernetes(StepDecorator):
+    """``@kubernetes(...)``: pod placement and identity. Resource options override ``@resources``."""
+
+    name = "kubernetes"
+    image: str | None = None
+    namespace: str | None = None
+    service_account: str | None = None
+    node_selector: dict[str, str] | None = None
+    tolerations: list[dict[str, Any]] | None = None
+    affinity: dict[str, Any] | None = None
+    secrets: list[str] | None = None
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
+    image_pull_policy: str | None = None
+    cpu: float | None = None
+    memory: float | None = None
+    gpu: float | None = None
+    gpu_vendor: str = "nvidia"
+    disk: float | None = None
+
+    def __post_init__(self) -> None:
+        for key in ("node_selector", "labels", "annotations", "affinity"):
+            value = getattr(self, key)
+            if value is not None and not isinstance(value, dict):
+                raise DecoratorError(f"@kubernetes({key}=...) must be a dict, not {type(value).__name__}")
+        for key in ("tolerations", "secrets"):
+            value = getattr(self, key)
+            if value is not None and not isinstance(value, list | tuple):
+                raise DecoratorError(f"@kubernetes({key}=...) must be a list, not {type(value).__name__}")
+        for key in ("cpu", "memory", "gpu", "disk"):
+            _number(getattr(self, key), f"@kubernetes({key}=...)")
+        if self.image_pull_policy not in (None, "Always", "IfNotPresent", "Never"):
+            raise DecoratorError("@kubernetes(image_pull_policy=...) must be Always, IfNotPresent or Never")
+
+
+@dataclass(frozen=True)
+class Retry(StepDecorator):
+    """``@retry(times=3, minutes_between_retries=2)``: Airflow retries; each try is an attempt."""
+
+    name = "retry"
+    times: int = 3
+    minutes_between_retries: float = 2
+
+    def __post_init__(self) -> None:
+        if isinstance(self.times, bool) or not isinstance(self.times, int) or self.times < 0:
+            raise DecoratorError(f"@retry(times=...) must be a non-negative int, not {self.times!r}")
+        _number(self.minutes_between_retries, "@retry(minutes_between_retries=...)", allow_none=False)
+
+
+@dataclass(frozen=True)
+class Timeout(StepDecorator):
+    """``@timeout(seconds=, minutes=, hours=)``: the task's execution timeout (summed)."""
+
+    name = "timeout"
+    seconds: float = 0
+    minutes: float = 0
+    hours: float = 0
+
+    def __post_init__(self) -> None:
+        for key in ("seconds", "minutes", "hours"):
+            _number(getattr(self, key), f"@timeout({key}=...)", allow_none=False)
+        if self.total_seconds <= 0:
+            raise DecoratorError("@timeout needs a positive seconds=, minutes= or hours=")
+
+    @property
+    def total_seconds(self) -> float:
+        return self.seconds + 60 * self.minutes + 3600 * self.hours
+
+
+@dataclass(frozen=True)
+class Catch(StepDecorator):
+    """``@catch(var="error")``: a failing step stores its exception in ``var`` and the flow goes on."""
+
+    name = "catch"
+    var: str | None = None
+    print_exception: bool = True
+
+    def __post_init__(self) -> None:
+        if self.var is not None and (not isinstance(self.var, str) or not self.var.isidentifier()):
+            raise DecoratorError(f"@catch(var=...) must be an identifier, not {self.var!r}")
+
+
+@dataclass(frozen=True)
+class Environment(StepDecorator):
+    """``@environment(vars={...})``: environment variables set for the step process (and pod)."""
+
+    name = "environment"
+    vars: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.vars, dict) or not all(isinstance(k, str) for k in self.vars):
+            raise DecoratorError("@environment(vars=...) must be a dict of str -> str")
+
+
+def _step_decorator(cls: type[StepDecorator]) -> Callable[..., Any]:
+    @functools.wraps(cls, updated=())
+    def decorator(func: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+        def apply(f: F) -> F:
+            try:
+                instance = cls(**options)
+            except TypeError as exc:
+                known = ", ".join(inspect.signature(cls).parameters)
+                raise DecoratorError(f"{_where(f)}@{cls.name}: {exc} (options: {known})") from None
+            decorators = dict(getattr(f, "_ml_decorators", {}))
+            if cls.name in decorators:
+                raise DecoratorError(f"{_where(f)}@{cls.name} is applied twice to {f.__name__}")
+            decorators[cls.name] = instance
+            f._ml_decorators = decorators  # type: ignore[attr-defined]
+            return f
+
+        if func is not None:
+            if options or not callable(func):
+                raise DecoratorError(f"@{cls.name} takes keyword options only")
+            return apply(func)
+        return apply
+
+    decorator.__doc__ = cls.__doc__
+    return decorator
+
+
+resources = _step_decorator(Resources)
+kubernetes = _step_decorator(Kubernetes)
+retry = _step_decorator(Retry)
+timeout = _step_decorator(Timeout)
+catch = _step_decorator(Catch)
+environment = _step_decorator(Environment)
+
+
+def step(func: F) -> F:
+    """Mark a method of a FlowSpec as a step."""
+    func._ml_step = True  # type: ignore[attr-defined]
+    if not hasattr(func, "_ml_decorators"):
+        func._ml_decorators = {}  # type: ignore[attr-defined]
+    return func
+
+
+def step_decorators(func: Callable[..., Any]) -> dict[str, StepDecorator]:
+    return dict(getattr(func, "_ml_decorators", {}))

@@ -1,0 +1,159 @@
+"""Flow parameters: ``Parameter``, ``IncludeFile`` and the ``JSONType`` marker.
+
+A parameter is a read-only artifact of the run: the start step stores its value, every later
+step inherits it. On Airflow each parameter becomes a DAG param (a typed field in the trigger
+form); with ``python flow.py run`` it becomes a ``--name`` option.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+class JSONType:
+    """Marker type: the parameter's value is JSON (a dict, list, number...)."""
+
+
+_TYPES: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
+
+
+class ParameterError(ValueError):
+    """A parameter value that does not fit its declaration."""
+
+
+class Parameter:
+    """``alpha = Parameter("alpha", default=0.5, type=float, help="learning rate")``.
+
+    ``type`` is inferred from ``default`` when omitted (str when there is no default). The class
+    attribute name is the artifact name; ``name`` is the trigger-form / command-line name.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        default: Any = None,
+        type: Any = None,
+        help: str | None = None,
+        required: bool = False,
+        show_default: bool = True,
+    ) -> None:
+        if not isinstance(name, str) or not name.replace("-", "_").isidentifier():
+            raise ParameterError(f"Parameter name must be an identifier-like string, not {name!r}")
+        self.name = name
+        self.default = default
+        if type is None:
+            type = JSONType if isinstance(default, dict | list) else (builtin_type(default) or str)
+        if type not in _TYPES and type is not JSONType:
+            raise ParameterError(f"Parameter {name!r}: type must be str, int, float, bool or JSONType")
+        self.type = type
+        self.help = help
+        self.required = required
+        self.show_default = show_default
+        self.attr_name = name.replace("-", "_")
+        if default is not None:
+            self.default = self.convert(default)
+
+    def __set_name__(self, owner: type, attr_name: str) -> None:
+        self.attr_name = attr_name
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        return instance._ml_get_artifact(self.attr_name)
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        raise AttributeError(f"parameter {self.attr_name!r} is read-only inside steps")
+
+    @property
+    def json_schema_type(self) -> str | list[str]:
+        base = "object" if self.type is JSONType else _TYPES[self.type]
+        if self.type is JSONType:
+            return ["object", "array", "string", "number", "integer", "boolean"]
+        return base if self.required else [base, "null"]
+
+    def convert(self, value: Any) -> Any:
+        """Coerce ``value`` (from conf, the trigger form or the command line) to the declared type."""
+        if value is None:
+            if self.required:
+                raise ParameterError(f"parameter {self.name!r} is required")
+            return None
+        try:
+            if self.type is JSONType:
+                return json.loads(value) if isinstance(value, str) else value
+            if self.type is bool:
+                if isinstance(value, str):
+                    lowered = value.strip().lower()
+                    if lowered not in {"true", "false", "1", "0", "yes", "no"}:
+                        raise ValueError(value)
+                    return lowered in {"true", "1", "yes"}
+                if not isinstance(value, bool | int):
+                    raise ValueError(value)
+                return bool(value)
+            if self.type is int and isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            if self.type in (int, float) and isinstance(value, bool):
+                raise ValueError(value)
+            return self.type(value)
+        except (TypeError, ValueError) as exc:
+            expected = "JSON" if self.type is JSONType else self.type.__name__
+            raise ParameterError(f"parameter {self.name!r} expects {expected}, got {value!r}") from exc
+
+    def resolve(self, flow_file: str | None) -> Any:
+        """The default value as the run will see it (IncludeFile reads its file here)."""
+        return self.default
+
+    def __repr__(self) -> str:
+        return f"Parameter({self.name!r}, default={self.default!r}, type={self.type.__name__})"
+
+
+def builtin_type(value: Any) -> type | None:
+    for candidate in (bool, int, float, str):
+        if type(value) is candidate:
+            return candidate
+    return None
+
+
+class IncludeFile(Parameter):
+    """A parameter whose value is the content of a file, versioned into the store at run start.
+
+    The value given (default or trigger conf) is a path; relative paths are resolved against the
+    flow file's folder (shipped with the flow's code), so the same run reads the same bytes in a
+    pod as on a laptop. The artifact holds the content (str, or bytes with ``is_text=False``).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        default: str | None = None,
+        help: str | None = None,
+        required: bool = False,
+        is_text: bool = True,
+        encoding: str = "utf-8",
+    ) -> None:
+        super().__init__(name, default=default, type=str, help=help, required=required)
+        self.is_text = is_text
+        self.encoding = encoding
+
+    def read(self, path: str | None, flow_file: str | None) -> str | bytes | None:
+        if path is None:
+            return None
+        full = Path(path)
+        if not full.is_absolute() and flow_file:
+            full = Path(flow_file).parent / full
+        try:
+            data = full.read_bytes()
+        except OSError as exc:
+            raise ParameterError(f"IncludeFile {self.name!r}: cannot read {str(full)!r}: {exc}") from exc
+        return data.decode(self.encoding) if self.is_text else data
+
+
+def flow_parameters(flow_cls: type) -> dict[str, Parameter]:
+    """Parameters declared on ``flow_cls`` and its bases, by artifact name."""
+    found: dict[str, Parameter] = {}
+    for klass in reversed(flow_cls.__mro__):
+        for attr, value in vars(klass).items():
+            if isinstance(value, Parameter):
+                found[attr] = value
+    return found

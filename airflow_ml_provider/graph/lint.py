@@ -1,0 +1,195 @@
+"""Graph checks: every structural mistake is reported with the flow file, line and a fix.
+
+The same errors surface as Airflow DAG import errors (``airflow dags list-import-errors``), from
+``python flow.py check``, and when the flow runs locally.
+"""
+
+from __future__ import annotations
+
+from airflow_ml_provider.dsl.flowspec import RESERVED_NAMES
+from airflow_ml_provider.dsl.parameters import flow_parameters
+from airflow_ml_provider.graph.model import FlowGraph, FlowGraphError
+from airflow_ml_provider.graph.parser import parse_flow
+
+
+def _check_start_end(graph: FlowGraph, problems: list[str]) -> bool:
+    ok = True
+    for required in ("start", "end"):
+        if required not in graph.nodes:
+            problems.append(
+                f"{graph.file}:1: flow {graph.flow_name} has no {required!r} step. Add "
+                f"`@step\\n    def {required}(self): ...`; every flow begins at start and finishes at end."
+            )
+            ok = False
+    return ok
+
+
+def _check_transitions(graph: FlowGraph, problems: list[str]) -> None:
+    for node in graph:
+        has_next = getattr(node, "_has_next", bool(node.out_funcs))
+        if node.name == "end" and has_next:
+            problems.append(
+                f"{node.where(node.next_lineno)}: the end step must not call self.next(). Remove it."
+            )
+        elif node.name != "end" and not has_next:
+            problems.append(
+                f"{node.where()}: step {node.name!r} has no self.next(...). End it with "
+                "self.next(self.<following step>), or name it end if it finishes the flow."
+            )
+        for target in node.out_funcs:
+            if target not in graph.nodes:
+                problems.append(
+                    f"{node.where(node.next_lineno)}: step {node.name!r} goes to {target!r}, which is not a "
+                    f"step of this flow (steps: {', '.join(sorted(graph.nodes))}). Define it with @step or "
+                    "fix the name."
+                )
+        if node.foreach_var is not None and len(node.out_funcs) != 1:
+            problems.append(f"{node.where(node.next_lineno)}: a foreach goes to exactly one step.")
+        if node.name == "start" and node.is_join:
+            problems.append(f"{node.where()}: start cannot be a join: define it as `def start(self)`.")
+    for node in graph:
+        node.in_funcs = [p.name for p in graph if node.name in p.out_funcs]
+
+
+def _check_reachable_and_acyclic(graph: FlowGraph, problems: list[str]) -> bool:
+    seen: set[str] = set()
+    stack = ["start"]
+    while stack:
+        name = stack.pop()
+        if name in seen or name not in graph.nodes:
+            continue
+        seen.add(name)
+        stack.extend(graph.nodes[name].out_funcs)
+    for node in graph:
+        if node.name not in seen:
+            problems.append(
+                f"{node.where()}: step {node.name!r} is unreachable from start. Call "
+                f"self.next(self.{node.name}) from a step, or remove it."
+            )
+    color: dict[str, int] = {}
+
+    def visit(name: str, path: list[str]) -> bool:
+        color[name] = 1
+        for child in graph.nodes[name].out_funcs:
+            if child not in graph.nodes:
+                continue
+            if color.get(child) == 1:
+                cycle = [*path[path.index(child):], child] if child in path else [name, child]
+                node = graph.nodes[name]
+                problems.append(
+                    f"{node.where(node.next_lineno)}: the flow has a cycle {' -> '.join(cycle)}. Flows are "
+                    "acyclic: use a foreach over the items instead of looping back."
+                )
+                return False
+            if color.get(child) is None and not visit(child, [*path, child]):
+                return False
+        color[name] = 2
+        return True
+
+    return visit("start", ["start"]) and seen == set(graph.nodes)
+
+
+def _assign_splits(graph: FlowGraph, problems: list[str]) -> None:
+    """Give each step its stack of enclosing splits and match every split with its join."""
+    order = graph.topological_order()
+    stacks: dict[str, list[str]] = {"start": []}
+    for name in order:
+        node = graph.nodes[name]
+        if name != "start":
+            parent_stacks = {tuple(stacks[p]) for p in node.in_funcs if p in stacks}
+            if node.is_join:
+                if len(parent_stacks) != 1:
+                    problems.append(
+                        f"{node.where()}: join {name!r} joins steps from different splits "
+                        f"({', '.join(node.in_funcs)}). Join each branch or foreach at its own join step."
+                    )
+                    stacks[name] = []
+                    continue
+                parent_stack = list(next(iter(parent_stacks)))
+                if not parent_stack:
+                    problems.append(
+                        f"{node.where()}: step {name!r} takes `inputs` but closes no branch or foreach. "
+                        f"Define it as `def {name}(self)`."
+                    )
+                    stacks[name] = []
+                    continue
+                split = graph.nodes[parent_stack[-1]]
+                if split.type == "split" and set(_branch_ends(graph, split.name, stacks)) - set(node.in_funcs):
+                    missing = sorted(set(_branch_ends(graph, split.name, stacks)) - set(node.in_funcs))
+                    problems.append(
+                        f"{node.where()}: join {name!r} does not join every branch of {split.name!r} "
+                        f"(missing {', '.join(missing)}). Route all branches into one join."
+                    )
+                split.matching_join = name
+                stacks[name] = parent_stack[:-1]
+            else:
+                if len(parent_stacks) > 1 or len(node.in_funcs) > 1:
+                    problems.append(
+                        f"{node.where()}: step {name!r} has {len(node.in_funcs)} parents "
+                        f"({', '.join(node.in_funcs)}), so it is a join: define it as "
+                        f"`def {name}(self, inputs)`."
+                    )
+                    stacks[name] = []
+                    continue
+                stacks[name] = list(next(iter(parent_stacks))) if parent_stacks else []
+        node.split_parents = stacks[name]
+        if node.is_split:
+            stacks[name] = [*stacks[name], name]
+    end = graph.nodes.get("end")
+    if end is not None and end.split_parents:
+        for split_name in end.split_parents:
+            split = graph.nodes[split_name]
+            kind = "foreach" if split.type == "foreach" else "branch"
+            problems.append(
+                f"{split.where(split.next_lineno)}: the {kind} started at step {split_name!r} is never "
+                "joined. Add a join step `def join(self, inputs)` before end."
+            )
+
+
+def _branch_ends(graph: FlowGraph, split: str, stacks: dict[str, list[str]]) -> list[str]:
+    """Steps whose top enclosing split is ``split`` and that lead out of it (join candidates)."""
+    ends = []
+    for node in graph:
+        stack = stacks.get(node.name)
+        if stack and stack[-1] == split and node.name != split and not node.is_split:
+            if any(graph.nodes[c].is_join for c in node.out_funcs if c in graph.nodes):
+                ends.append(node.name)
+    return ends
+
+
+def _check_parameters(flow_cls: type, graph: FlowGraph, assigned: dict[str, dict[str, int]], problems: list[str]) -> None:
+    seen_names: dict[str, str] = {}
+    for attr, param in flow_parameters(flow_cls).items():
+        if attr in RESERVED_NAMES or attr in graph.nodes:
+            problems.append(
+                f"{graph.file}:1: parameter {attr!r} clashes with a reserved name or a step. Rename it."
+            )
+        if param.name in seen_names:
+            problems.append(f"{graph.file}:1: two parameters are named {param.name!r}. Rename one.")
+        seen_names[param.name] = attr
+        for step, names in assigned.items():
+            if attr in names:
+                node = graph.nodes[step]
+                problems.append(
+                    f"{node.where(names[attr])}: step {step!r} assigns self.{attr}, which is a Parameter "
+                    "(read-only). Use another artifact name."
+                )
+    for step, names in assigned.items():
+        for attr, line in names.items():
+            if attr in RESERVED_NAMES:
+                problems.append(
+                    f"{graph.nodes[step].where(line)}: self.{attr} is reserved by FlowSpec. Use another name."
+                )
+
+
+def build_graph(flow_cls: type) -> FlowGraph:
+    """Parse and check ``flow_cls``; raise :class:`FlowGraphError` listing every problem."""
+    graph, problems, assigned = parse_flow(flow_cls)
+    if _check_start_end(graph, problems):
+        _check_transitions(graph, problems)
+        if not problems and _check_reachable_and_acyclic(graph, problems):
+            _assign_splits(graph, problems)
+    _check_parameters(flow_cls, graph, assigned, problems)
+    if problems:
+        raise FlowGraphError(problems)
+    return graph

@@ -1,0 +1,168 @@
+"""Build a :class:`FlowGraph` from a flow class by reading its source with ``ast``.
+
+Reading the source (as Metaflow's ``graph.py`` does) gives every error a file and line and lets
+the graph be known without running any step. Steps are found on the class and its bases.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from functools import lru_cache
+from typing import Any
+
+from airflow_ml_provider.graph.model import FlowGraph, StepNode
+
+
+@lru_cache(maxsize=64)
+def _module_ast(path: str, mtime_key: float) -> ast.Module:
+    with open(path, encoding="utf-8") as fh:
+        return ast.parse(fh.read(), filename=path)
+
+
+def _class_def(klass: type) -> tuple[str, ast.ClassDef]:
+    path = inspect.getsourcefile(klass) or inspect.getfile(klass)
+    import os
+
+    tree = _module_ast(path, os.path.getmtime(path))
+    lineno = getattr(klass, "__firstlineno__", None)
+    candidates = [n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == klass.__name__]
+    if not candidates:
+        raise OSError(f"cannot find the source of class {klass.__name__} in {path}")
+    if lineno is not None:
+        candidates.sort(key=lambda n: abs(n.lineno - lineno))
+    return path, candidates[0]
+
+
+def _is_self_attr(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
+        return node.attr
+    return None
+
+
+def _is_next_call(node: ast.AST) -> bool:
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "next"
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "self"
+    )
+
+
+class ParsedStep:
+    """AST facts about one step function, before graph-wide checks."""
+
+    def __init__(self, path: str, func: ast.FunctionDef) -> None:
+        self.path = path
+        self.func = func
+        self.problems: list[str] = []
+        self.out_funcs: list[str] = []
+        self.foreach_var: str | None = None
+        self.next_lineno: int | None = None
+        self.has_next = False
+        self.assigned: dict[str, int] = {}
+        self._parse()
+
+    def _parse(self) -> None:
+        f = self.func
+        last = f.body[-1] if f.body else None
+        next_calls = [n for n in ast.walk(f) if _is_next_call(n)]
+        last_call = last.value if isinstance(last, ast.Expr) and _is_next_call(last.value) else None
+        for call in next_calls:
+            if call is not last_call:
+                self.problems.append(
+                    f"{self.path}:{call.lineno}: step {f.name!r} calls self.next() before its last "
+                    "statement. Make self.next(...) the single last line of the step."
+                )
+        for node in ast.walk(f):
+            targets: list[ast.AST] = []
+            if isinstance(node, ast.Assign):
+                targets = list(node.targets)
+            elif isinstance(node, ast.AugAssign | ast.AnnAssign):
+                targets = [node.target]
+            for target in targets:
+                for sub in ast.walk(target):
+                    attr = _is_self_attr(sub)
+                    if attr and isinstance(sub.ctx, ast.Store):
+                        self.assigned.setdefault(attr, sub.lineno)
+        if last_call is None:
+            return
+        self.has_next = True
+        self.next_lineno = last_call.lineno
+        for arg in last_call.args:
+            name = _is_self_attr(arg)
+            if name is None:
+                self.problems.append(
+                    f"{self.path}:{last_call.lineno}: step {f.name!r}: self.next() arguments must be "
+                    f"steps written as self.<step>, not {ast.unparse(arg)!r}."
+                )
+            else:
+                self.out_funcs.append(name)
+        for kw in last_call.keywords:
+            if kw.arg == "foreach":
+                if isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
+                    self.foreach_var = kw.value.value
+                else:
+                    self.problems.append(
+                        f"{self.path}:{last_call.lineno}: step {f.name!r}: foreach= must be a literal "
+                        f"attribute name such as foreach='items', not {ast.unparse(kw.value)}. Assign "
+                        "the list to self.items first."
+                    )
+            else:
+                self.problems.append(
+                    f"{self.path}:{last_call.lineno}: step {f.name!r}: self.next() has no option "
+                    f"{kw.arg!r}; the only option is foreach='attribute'."
+                )
+
+
+def step_functions(flow_cls: type) -> dict[str, tuple[type, Any]]:
+    """``name -> (defining class, function)`` for every @step of the flow (subclass wins)."""
+    found: dict[str, tuple[type, Any]] = {}
+    for klass in reversed(flow_cls.__mro__):
+        for name, value in vars(klass).items():
+            if callable(value) and getattr(value, "_ml_step", False):
+                found[name] = (klass, value)
+    return found
+
+
+def parse_flow(flow_cls: type) -> tuple[FlowGraph, list[str], dict[str, dict[str, int]]]:
+    """Return the raw graph, parse problems, and ``step -> {artifact: line}`` assignments."""
+    problems: list[str] = []
+    nodes: dict[str, StepNode] = {}
+    assigned: dict[str, dict[str, int]] = {}
+    flow_file, _ = _class_def(flow_cls)
+    class_defs: dict[type, tuple[str, ast.ClassDef]] = {}
+    for name, (klass, func) in step_functions(flow_cls).items():
+        if klass not in class_defs:
+            class_defs[klass] = _class_def(klass)
+        path, class_def = class_defs[klass]
+        func_def = next(
+            (n for n in class_def.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == name),
+            None,
+        )
+        if func_def is None or isinstance(func_def, ast.AsyncFunctionDef):
+            problems.append(f"{path}:{class_def.lineno}: step {name!r} must be a plain `def` method.")
+            continue
+        parsed = ParsedStep(path, func_def)
+        problems.extend(parsed.problems)
+        n_args = len(func_def.args.args)
+        if n_args not in (1, 2) or func_def.args.vararg or func_def.args.kwonlyargs:
+            problems.append(
+                f"{path}:{func_def.lineno}: step {name!r} must take (self) or, for a join, (self, inputs)."
+            )
+        nodes[name] = StepNode(
+            name=name,
+            file=path,
+            lineno=func_def.lineno,
+            next_lineno=parsed.next_lineno,
+            out_funcs=parsed.out_funcs,
+            foreach_var=parsed.foreach_var,
+            is_join=n_args == 2,
+            doc=inspect.getdoc(func),
+            decorators=dict(getattr(func, "_ml_decorators", {})),
+        )
+        nodes[name]._has_next = parsed.has_next  # type: ignore[attr-defined]
+        assigned[name] = parsed.assigned
+    graph = FlowGraph(flow_name=flow_cls.__name__, file=flow_file, nodes=nodes, doc=inspect.cleandoc(flow_cls.__dict__.get("__doc__") or "") or None)
+    return graph, problems, assigned

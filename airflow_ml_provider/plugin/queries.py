@@ -1,0 +1,381 @@
+"""Read-only queries over the artifact store's metadata for the UI plugin.
+
+Everything here goes through :class:`FlowDatastore` and reads JSON metadata only: artifact bytes
+are never loaded (the one exception, a raw blob download, lives in the routes and streams bytes
+without decoding them). Every id coming from a URL is validated here and turned into
+:class:`NotFound`, so a malformed or unknown id is a 404 and can never name a path outside the store.
+
+Ended attempt files (``<n>.json``) and finished ``run.json`` files do not change once written, so
+they are cached in memory; that is what keeps a run with 1000 foreach tasks cheap to page through.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from airflow_ml_provider.datastore import FlowDatastore, StorageBackend, encode_run_id, get_backend
+from airflow_ml_provider.datastore.ids import InvalidIdError, check_content_key, check_id
+
+DAG_INDEX_DIR = "_dags"
+RUNNING = "running"
+
+
+class NotFound(LookupError):
+    """An id that is malformed or names nothing in the store (rendered as HTTP 404)."""
+
+
+class _LRU:
+    """A tiny thread-safe LRU map for immutable metadata documents."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: OrderedDict[tuple, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> Any:
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                return self._data[key]
+        return None
+
+    def put(self, key: tuple, value: Any) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+_ATTEMPTS = _LRU(50_000)
+_RUNS = _LRU(20_000)
+_DAG_FLOWS = _LRU(2_000)
+_BACKENDS: dict[str, StorageBackend] = {}
+
+
+def backend_for(root: str) -> StorageBackend:
+    """One backend object per configured root (S3 clients are not free to build)."""
+    if root not in _BACKENDS:
+        _BACKENDS[root] = get_backend(root)
+    return _BACKENDS[root]
+
+
+def clear_caches() -> None:
+    """Forget cached metadata (tests, or after an operator edits the store by hand)."""
+    for cache in (_ATTEMPTS, _RUNS, _DAG_FLOWS):
+        cache.clear()
+
+
+def valid(value: str, what: str) -> str:
+    """``check_id`` that raises :class:`NotFound` (404) instead of a ValueError (500)."""
+    try:
+        return check_id(value, what)
+    except InvalidIdError as exc:
+        raise NotFound(str(exc)) from None
+
+
+def valid_key(value: str) -> str:
+    try:
+        return check_content_key(value)
+    except InvalidIdError as exc:
+        raise NotFound(str(exc)) from None
+
+
+def store_run_id(run_id: str) -> str:
+    """The store id for an Airflow run id from a URL (store ids pass through unchanged)."""
+    return valid(encode_run_id(run_id) if isinstance(run_id, str) and run_id else "", "run id")
+
+
+def task_sort_key(task_id: str) -> tuple:
+    """Natural order of foreach split paths: ``2`` before ``10``, ``3-1`` after ``3``."""
+    return tuple(int(p) if p.isdigit() else 10**9 for p in task_id.split("-"))
+
+
+def parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def duration_s(start: Any, end: Any) -> float | None:
+    a, b = parse_time(start), parse_time(end)
+    if a is None or b is None:
+        return None
+    try:
+        return max(0.0, (b - a).total_seconds())
+    except TypeError:  # naive vs aware
+        return None
+
+
+@dataclass
+class TaskSummary:
+    """What the step table needs for one task: newest attempt plus newest successful one."""
+
+    task_id: str
+    attempts: list[int]
+    latest: dict[str, Any] | None
+    successful: dict[str, Any] | None = field(default=None)
+
+    @property
+    def status(self) -> str:
+        return str((self.latest or {}).get("status") or "unknown")
+
+    def as_json(self) -> dict[str, Any]:
+        meta = self.latest or {}
+        return {
+            "task_id": self.task_id,
+            "status": self.status,
+            "attempt": meta.get("attempt"),
+            "attempts": self.attempts,
+            "foreach_stack": meta.get("foreach_stack") or [],
+            "started_at": meta.get("started_at"),
+            "finished_at": meta.get("finished_at"),
+            "duration_s": meta.get("duration_s"),
+            "execution": meta.get("execution") or {},
+            "airflow": meta.get("airflow") or {},
+            "artifact_names": sorted((self.successful or {}).get("artifacts") or {}),
+            "new_artifacts": (self.successful or meta).get("new_artifacts") or [],
+        }
+
+
+class StoreReader:
+    """Metadata reader bound to one artifact root."""
+
+    def __init__(self, backend: StorageBackend) -> None:
+        self.backend = backend
+
+    # -- flows and the dag_id mapping ---------------------------------------------------
+    def flow_names(self) -> list[str]:
+        names = []
+        for name in self.backend.list_dir(""):
+            if name.startswith("_"):
+                continue
+            try:
+                names.append(check_id(name, "flow name"))
+            except InvalidIdError:
+                continue
+        return names
+
+    def flow(self, flow_name: str) -> FlowDatastore:
+        return FlowDatastore(valid(flow_name, "flow name"), self.backend)
+
+    def flow_for_dag(self, dag_id: str) -> str:
+        """Flow name behind a DAG id: ``_dags/<dag_id>.json``, else a scan, else the same name."""
+        dag_id = valid(dag_id, "dag id")
+        cached = _DAG_FLOWS.get((self.backend.root, dag_id))
+        if cached:
+            return cached
+        flow = self._flow_from_index(dag_id) or self._flow_from_scan(dag_id)
+        if flow is None:
+            if dag_id not in self.flow_names():
+                raise NotFound(f"no flow for dag {dag_id!r}")
+            flow = dag_id
+        _DAG_FLOWS.put((self.backend.root, dag_id), flow)
+        return flow
+
+    def _flow_from_index(self, dag_id: str) -> str | None:
+        try:
+            doc = json.loads(bytes(self.backend.read(f"{DAG_INDEX_DIR}/{dag_id}.json")))
+            return check_id(doc["flow_name"], "flow name")
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            return None
+
+    def _flow_from_scan(self, dag_id: str) -> str | None:
+        """A renamed flow: look at one run of each flow (a flow keeps its dag_id across runs)."""
+        for name in self.flow_names():
+            ds = FlowDatastore(name, self.backend)
+            for run_id in reversed(ds.run_ids()):
+                meta = self.run_meta(name, run_id)
+                if meta is not None:
+                    if meta.get("dag_id") == dag_id:
+                        return name
+                    break
+        return None
+
+    # -- runs ------------------------------------------------------------------------------
+    def run_meta(self, flow_name: str, run_id: str) -> dict[str, Any] | None:
+        key = (self.backend.root, flow_name, run_id)
+        cached = _RUNS.get(key)
+        if cached is not None:
+            return cached
+        try:
+            meta = self.flow(flow_name).read_run(run_id)
+        except (InvalidIdError, ValueError):
+            return None
+        if meta is not None and meta.get("status") != RUNNING and meta.get("finished_at"):
+            _RUNS.put(key, meta)
+        return meta
+
+    def runs(self, flow_name: str, dag_id: str | None = None, tag: str | None = None) -> list[dict[str, Any]]:
+        """Runs of a flow newest first, optionally only those of one DAG or carrying ``tag``."""
+        out = []
+        for run_id in self.flow(flow_name).run_ids():
+            meta = self.run_meta(flow_name, run_id)
+            if meta is None:
+                continue
+            meta = {**meta, "run_id": run_id, "flow_name": flow_name}
+            meta.setdefault("dag_id", flow_name)
+            if dag_id is not None and meta.get("dag_id") != dag_id:
+                continue
+            if tag and tag not in (meta.get("tags") or []):
+                continue
+            meta["duration_s"] = duration_s(meta.get("created_at"), meta.get("finished_at"))
+            out.append(meta)
+        out.sort(key=lambda m: (str(m.get("created_at") or ""), m["run_id"]), reverse=True)
+        return out
+
+    def run(self, dag_id: str, run_id: str) -> tuple[str, str, dict[str, Any]]:
+        """``(flow_name, store_run_id, run.json)`` of a run reached through its DAG, else NotFound."""
+        flow_name = self.flow_for_dag(dag_id)
+        rid = store_run_id(run_id)
+        meta = self.run_meta(flow_name, rid)
+        if meta is None:
+            raise NotFound(f"no run {run_id!r} in dag {dag_id!r}")
+        if meta.get("dag_id", flow_name) != dag_id:
+            raise NotFound(f"run {run_id!r} does not belong to dag {dag_id!r}")
+        meta = {**meta, "run_id": rid, "flow_name": flow_name}
+        meta["duration_s"] = duration_s(meta.get("created_at"), meta.get("finished_at"))
+        return flow_name, rid, meta
+
+    # -- steps and tasks -------------------------------------------------------------------
+    def steps(self, flow_name: str, run_id: str) -> list[str]:
+        """Step names in execution order (by the earliest task start), unknown ones last."""
+        return self.flow(flow_name).step_names(run_id)
+
+    def task_ids(self, flow_name: str, run_id: str, step: str) -> list[str]:
+        ids = self.flow(flow_name).task_ids(run_id, valid(step, "step name"))
+        return sorted((t for t in ids if _is_id(t)), key=task_sort_key)
+
+    def attempt(self, flow_name: str, run_id: str, step: str, task_id: str, n: int) -> dict[str, Any] | None:
+        key = (self.backend.root, flow_name, run_id, step, task_id, n)
+        cached = _ATTEMPTS.get(key)
+        if cached is not None:
+            return cached
+        meta = self.flow(flow_name).read_attempt(run_id, step, task_id, n)
+        if meta is not None and meta.get("status") not in (None, RUNNING):
+            _ATTEMPTS.put(key, meta)
+        return meta
+
+    def task(self, flow_name: str, run_id: str, step: str, task_id: str) -> TaskSummary:
+        """Summary of one task; NotFound when it has no attempt at all."""
+        step, task_id = valid(step, "step name"), valid(task_id, "task id")
+        numbers = self.flow(flow_name).attempts(run_id, step, task_id)
+        if not numbers:
+            raise NotFound(f"no task {step}/{task_id}")
+        summary = TaskSummary(task_id, numbers, None)
+        for n in reversed(numbers):
+            meta = self.attempt(flow_name, run_id, step, task_id, n)
+            if meta is None:
+                continue
+            if summary.latest is None:
+                summary.latest = meta
+            if meta.get("status") == "success":
+                summary.successful = meta
+                break
+        return summary
+
+    def all_attempts(self, flow_name: str, run_id: str, step: str, task_id: str) -> list[dict[str, Any]]:
+        summary = self.task(flow_name, run_id, step, task_id)
+        found = (self.attempt(flow_name, run_id, step, task_id, n) for n in summary.attempts)
+        return [a for a in found if a is not None]
+
+    def step_page(
+        self, flow_name: str, run_id: str, step: str, offset: int = 0, limit: int = 50
+    ) -> tuple[int, list[TaskSummary]]:
+        """``(total task count, one page of task summaries)``: only the page's files are read."""
+        ids = self.task_ids(flow_name, run_id, step)
+        page = ids[max(0, offset) : max(0, offset) + max(1, limit)]
+        out = []
+        for task_id in page:
+            try:
+                out.append(self.task(flow_name, run_id, step, task_id))
+            except NotFound:
+                continue
+        return len(ids), out
+
+    def task_for_map_index(self, flow_name: str, run_id: str, step: str, map_index: int) -> str:
+        """Store task id of an Airflow task instance: ``"0"`` unmapped, else the split path."""
+        ids = self.task_ids(flow_name, run_id, step)
+        if not ids:
+            raise NotFound(f"no tasks in step {step!r}")
+        if map_index < 0:
+            return "0" if "0" in ids else ids[0]
+        guess = str(map_index)
+        if guess in ids and self._map_index_of(flow_name, run_id, step, guess) in (None, map_index):
+            return guess
+        for task_id in ids:  # nested foreach: task ids are split paths, ask the metadata
+            if self._map_index_of(flow_name, run_id, step, task_id) == map_index:
+                return task_id
+        raise NotFound(f"no task with map index {map_index} in step {step!r}")
+
+    def _map_index_of(self, flow_name: str, run_id: str, step: str, task_id: str) -> int | None:
+        try:
+            meta = self.task(flow_name, run_id, step, task_id).latest or {}
+        except NotFound:
+            return None
+        value = (meta.get("airflow") or {}).get("map_index")
+        return value if isinstance(value, int) else None
+
+    def step_for_airflow_task(self, flow_name: str, run_id: str, airflow_task_id: str) -> str:
+        """Step name of an Airflow task id (the step name, possibly inside a task group)."""
+        steps = self.steps(flow_name, run_id)
+        for candidate in (airflow_task_id, airflow_task_id.rsplit(".", 1)[-1]):
+            if candidate in steps:
+                return candidate
+        raise NotFound(f"no step for task {airflow_task_id!r}")
+
+    # -- comparison ------------------------------------------------------------------------
+    def artifact_keys(self, flow_name: str, run_id: str) -> dict[tuple[str, str, str], str]:
+        """``(step, task, artifact) -> content key`` over the newest successful attempts."""
+        out: dict[tuple[str, str, str], str] = {}
+        for step in self.steps(flow_name, run_id):
+            if not _is_id(step):
+                continue
+            for task_id in self.task_ids(flow_name, run_id, step):
+                try:
+                    meta = self.task(flow_name, run_id, step, task_id).successful or {}
+                except NotFound:
+                    continue
+                for name, record in (meta.get("artifacts") or {}).items():
+                    if isinstance(record, dict):
+                        out[(step, task_id, str(name))] = str(record.get("key"))
+        return out
+
+
+def _is_id(value: str) -> bool:
+    try:
+        check_id(value)
+    except InvalidIdError:
+        return False
+    return True
+
+
+def compare(a: dict[tuple[str, str, str], str], b: dict[tuple[str, str, str], str]) -> list[dict[str, Any]]:
+    """One row per (step, task, artifact) in either run, with a change verdict."""
+    rows = []
+    for key in sorted(set(a) | set(b), key=lambda k: (k[0], task_sort_key(k[1]), k[2])):
+        ka, kb = a.get(key), b.get(key)
+        state = "added" if ka is None else "removed" if kb is None else "same" if ka == kb else "changed"
+        rows.append({"step": key[0], "task_id": key[1], "name": key[2], "a": ka, "b": kb, "state": state})
+    return rows
+
+
+def safe_filename(name: str, serializer: str | None) -> str:
+    """A Content-Disposition filename that cannot carry quotes, slashes or control bytes."""
+    ext = {"pandas-dataframe": "arrow", "arrow-table": "arrow", "pandas-series": "arrow",
+           "numpy-npy": "npy", "pickle": "pkl"}.get(serializer or "", "bin")
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:100].strip(".") or "artifact"
+    return f"{stem}.{ext}"

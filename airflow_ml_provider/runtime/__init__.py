@@ -1,0 +1,1 @@
+"""Step runtime: runs one task attempt in one process (pod or subprocess), no Airflow import."""

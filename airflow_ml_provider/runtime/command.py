@@ -1,0 +1,85 @@
+"""The one command line that runs a step, in a pod or as a local subprocess.
+
+Everything a task needs travels in argv (identity) and in ``ML_PROVIDER_*`` environment
+variables (context), so the Airflow operator, ``python flow.py run`` and a Kubernetes pod all
+run exactly the same thing: ``python -m airflow_ml_provider.runtime step ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+ENV_CONTEXT = "ML_PROVIDER_CONTEXT"
+ENV_ARTIFACT_ROOT = "AIRFLOW__ML_PROVIDER__ARTIFACT_ROOT"
+
+
+@dataclass
+class StepInvocation:
+    """Identity of one task attempt."""
+
+    flow_file: str
+    flow_class: str
+    step: str
+    run_id: str
+    task_id: str = "0"
+    attempt: int = 0
+    max_retries: int = 0
+
+    def argv(self, python: str = "python") -> list[str]:
+        return [
+            python, "-m", "airflow_ml_provider.runtime", "step",
+            "--flow-file", self.flow_file, "--flow-class", self.flow_class, "--step", self.step,
+            "--run-id", self.run_id, "--task-id", self.task_id,
+            "--attempt", str(self.attempt), "--max-retries", str(self.max_retries),
+        ]  # fmt: skip
+
+    @classmethod
+    def parser(cls) -> argparse.ArgumentParser:
+        parser = argparse.ArgumentParser(prog="python -m airflow_ml_provider.runtime step")
+        parser.add_argument("--flow-file", required=True)
+        parser.add_argument("--flow-class", required=True)
+        parser.add_argument("--step", required=True)
+        parser.add_argument("--run-id", required=True)
+        parser.add_argument("--task-id", default="0")
+        parser.add_argument("--attempt", type=int, default=0)
+        parser.add_argument("--max-retries", type=int, default=0)
+        return parser
+
+    @classmethod
+    def from_argv(cls, argv: list[str]) -> StepInvocation:
+        ns = cls.parser().parse_args(argv)
+        return cls(**{k: getattr(ns, k) for k in cls.__dataclass_fields__})
+
+
+@dataclass
+class RunContext:
+    """What the orchestrator knows about the run and the task (``ML_PROVIDER_CONTEXT`` JSON)."""
+
+    parameters: dict[str, Any] = field(default_factory=dict)
+    dag_id: str | None = None
+    airflow_run_id: str | None = None
+    airflow_task_id: str | None = None
+    map_index: int = -1
+    try_number: int | None = None
+    run_type: str = "local"
+    logical_date: str | None = None
+    data_interval_start: str | None = None
+    data_interval_end: str | None = None
+    tags: list[str] = field(default_factory=list)
+    username: str | None = None
+    origin_run_id: str | None = None
+    max_map_length: int | None = None
+    execution: dict[str, Any] = field(default_factory=dict)
+
+    def to_env(self) -> str:
+        return json.dumps(asdict(self), default=str)
+
+    @classmethod
+    def from_env(cls, raw: str | None) -> RunContext:
+        if not raw:
+            return cls()
+        data = json.loads(raw)
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})

@@ -1,0 +1,123 @@
+"""``python flow.py run``: the whole flow on this machine, one subprocess per task.
+
+Each task runs the exact step command an Airflow task runs (see ``runtime/command.py``), so a
+local run and an Airflow run exercise the same runtime and the same store. Tasks of a step run in
+parallel up to ``max_workers``; a step starts when all its parent steps have finished.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import secrets
+import subprocess
+import sys
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from datetime import datetime, timezone
+from typing import Any
+
+from airflow_ml_provider.datastore import FlowDatastore, get_backend
+from airflow_ml_provider.graph import FlowGraph
+from airflow_ml_provider.runtime.command import ENV_CONTEXT, RunContext, StepInvocation
+from airflow_ml_provider.runtime.topology import ROOT_TASK
+
+_print_lock = threading.Lock()
+
+
+class LocalRunFailed(RuntimeError):
+    pass
+
+
+def new_local_run_id() -> str:
+    return f"local__{datetime.now(timezone.utc):%Y%m%dT%H%M%S}_{secrets.token_hex(3)}"
+
+
+class LocalRunner:
+    def __init__(
+        self,
+        flow_cls: type,
+        flow_file: str,
+        graph: FlowGraph,
+        parameters: dict[str, Any],
+        *,
+        max_workers: int | None = None,
+        tags: list[str] | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        self.flow_cls = flow_cls
+        self.flow_file = os.path.abspath(flow_file)
+        self.graph = graph
+        self.run_id = run_id or new_local_run_id()
+        self.max_workers = max_workers or os.cpu_count() or 2
+        user = getpass.getuser()
+        self.ctx = RunContext(
+            parameters=parameters, run_type="local", username=user,
+            tags=sorted({f"user:{user}", "run_type:local", *(tags or [])}),
+            execution={"mode": "local-cli", "resources_enforced": False},
+        )  # fmt: skip
+        self.store = FlowDatastore(flow_cls.__name__, get_backend())
+
+    def _task_ids(self, step: str) -> list[str]:
+        node = self.graph[step]
+        if step == "start":
+            return [ROOT_TASK]
+        split = self.graph.closes_foreach(step)
+        if split:
+            return self._task_ids(split)
+        parent = node.in_funcs[0]
+        if self.graph[parent].type == "foreach":
+            ids: list[str] = []
+            for split_task in self._task_ids(parent):
+                meta = self.store.latest_attempt(self.run_id, parent, split_task)
+                ids.extend(meta["foreach"]["task_ids"] if meta else [])
+            return ids
+        return self._task_ids(parent)
+
+    def _run_task(self, step: str, task_id: str) -> None:
+        node = self.graph[step]
+        retry = node.decorators.get("retry")
+        max_retries = retry.times if retry else 0
+        env = {**os.environ, ENV_CONTEXT: self.ctx.to_env(), "PYTHONUNBUFFERED": "1"}
+        for attempt in range(max_retries + 1):
+            inv = StepInvocation(
+                self.flow_file, self.flow_cls.__name__, step, self.run_id, task_id, attempt, max_retries
+            )
+            proc = subprocess.Popen(
+                inv.argv(sys.executable), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                with _print_lock:
+                    sys.stdout.write(f"[{step}/{task_id}] {line}")
+                    sys.stdout.flush()
+            if proc.wait() == 0:
+                return
+        raise LocalRunFailed(f"step {step!r} task {task_id} failed after {max_retries + 1} attempt(s)")
+
+    def run(self) -> str:
+        """Run every step; returns the run id or raises :class:`LocalRunFailed`."""
+        print(f"[ml-provider] {self.flow_cls.__name__} run {self.run_id} -> {self.store.backend.describe()}")
+        pending = list(self.graph.topological_order())
+        done: set[str] = set()
+        running: dict[str, list[Future[None]]] = {}
+        failure: BaseException | None = None
+        with ThreadPoolExecutor(self.max_workers) as pool:
+            while (pending and failure is None) or running:
+                if failure is None:
+                    for step in [s for s in pending if all(p in done for p in self.graph[s].in_funcs)]:
+                        pending.remove(step)
+                        running[step] = [pool.submit(self._run_task, step, t) for t in self._task_ids(step)]
+                wait([f for fs in running.values() for f in fs], return_when=FIRST_COMPLETED)
+                for step, futures in list(running.items()):
+                    if all(f.done() for f in futures):
+                        del running[step]
+                        errors = [f.exception() for f in futures if f.exception()]
+                        if errors:
+                            failure = failure or errors[0]
+                        else:
+                            done.add(step)
+        if failure is not None:
+            raise LocalRunFailed(f"run {self.run_id} failed: {failure}") from failure
+        print(f"[ml-provider] run {self.run_id} finished: {self.flow_cls.__name__}/{self.run_id}")
+        return self.run_id

@@ -1,0 +1,328 @@
+"""Run one task attempt: restore inputs, run the user's step, persist artifacts, record the attempt.
+
+The attempt's metadata file is written last, after every blob, so readers (downstream steps,
+the client, the UI) never see half an attempt. A failing step still records what it had set,
+its exception and traceback, as a failed attempt.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+import traceback
+from datetime import datetime, timezone
+from typing import Any
+
+from airflow_ml_provider.datastore import FAILED, SUCCESS, FlowDatastore
+from airflow_ml_provider.datastore.backend import get_backend
+from airflow_ml_provider.datastore.flow_store import write_dag_index
+from airflow_ml_provider.dsl.current import current
+from airflow_ml_provider.dsl.flowspec import ArtifactSource, FlowSpec, Inputs, _TaskView
+from airflow_ml_provider.dsl.parameters import IncludeFile, flow_parameters
+from airflow_ml_provider.graph import FlowGraph, build_graph
+from airflow_ml_provider.runtime.command import ENV_CONTEXT, RunContext, StepInvocation
+from airflow_ml_provider.runtime.loader import file_hash, load_flow_class
+from airflow_ml_provider.runtime.topology import child_task_id, parent_tasks
+
+
+class StepFailed(RuntimeError):
+    """The user's step raised; the attempt is recorded as failed."""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def log(message: str) -> None:
+    print(f"[ml-provider] {message}", flush=True)
+
+
+def _short_repr(value: Any, limit: int = 100) -> str:
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class TaskRunner:
+    """One attempt of one task; ``run()`` returns the attempt's metadata."""
+
+    def __init__(self, inv: StepInvocation, ctx: RunContext, store: FlowDatastore | None = None) -> None:
+        self.inv = inv
+        self.ctx = ctx
+        self.flow_cls = load_flow_class(inv.flow_file, inv.flow_class)
+        self.graph: FlowGraph = build_graph(self.flow_cls)
+        if inv.step not in self.graph.nodes:
+            raise ValueError(f"flow {inv.flow_class} has no step {inv.step!r}")
+        self.node = self.graph[inv.step]
+        self.store = store or FlowDatastore(self.flow_cls.__name__, get_backend())
+        self._input_cache: dict[int, Any] = {}
+
+    # -- inputs ----------------------------------------------------------------------------
+    def _attempt_of(self, step: str, task_id: str) -> dict[str, Any]:
+        meta = self.store.latest_attempt(self.inv.run_id, step, task_id)
+        if meta is None:
+            raise RuntimeError(
+                f"no successful attempt of {step}/{task_id} in run {self.inv.run_id}: "
+                "the upstream task must succeed first"
+            )
+        return meta
+
+    def _parents(self) -> list[dict[str, Any]]:
+        split_ids = None
+        split = self.graph.closes_foreach(self.inv.step)
+        if split:
+            split_ids = self._attempt_of(split, self.inv.task_id)["foreach"]["task_ids"]
+        return [self._attempt_of(s, t) for s, t in parent_tasks(self.graph, self.inv.step, self.inv.task_id, split_ids)]
+
+    def _foreach_stack(self, parents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not parents:
+            return []
+        stack = list(parents[0].get("foreach_stack", []))
+        parent = parents[0]
+        if self.graph.closes_foreach(self.inv.step):
+            return stack[:-1]
+        if self.graph[parent["step"]].type == "foreach" and not self.node.is_join:
+            info = parent["foreach"]
+            index = info["task_ids"].index(self.inv.task_id)
+            stack.append(
+                {
+                    "step": parent["step"], "var": info["var"], "index": index,
+                    "num_splits": info["num_splits"], "task_id": parent["task_id"],
+                    "record": parent["artifacts"][info["var"]],
+                    "value": info["values"][index] if index < len(info.get("values", [])) else None,
+                }
+            )  # fmt: skip
+        return stack
+
+    def _load_input(self, stack: list[dict[str, Any]]) -> Any:
+        def load(level: int) -> Any:
+            if level not in self._input_cache:
+                frame = stack[level]
+                self._input_cache[level] = self.store.load_artifact(frame["record"])[frame["index"]]
+            return self._input_cache[level]
+
+        return load
+
+    def _make_flow(self, parents: list[dict[str, Any]]) -> tuple[FlowSpec, list[dict[str, Any]]]:
+        flow = self.flow_cls(use_cli=False)
+        params = flow_parameters(self.flow_cls)
+        stack = self._foreach_stack(parents)
+        object.__setattr__(flow, "_ml_foreach_stack", stack)
+        object.__setattr__(flow, "_ml_input_loader", self._load_input(stack))
+        if not parents:
+            self._set_parameters(flow, params)
+            return flow, stack
+        if self.node.is_join:
+            records = {k: v for k, v in parents[0]["artifacts"].items() if k in params}
+        else:
+            records = dict(parents[0]["artifacts"])
+        object.__setattr__(flow, "_ml_source", ArtifactSource(records, self.store.load_artifact))
+        return flow, stack
+
+    def _set_parameters(self, flow: FlowSpec, params: dict[str, Any]) -> None:
+        given = self.ctx.parameters or {}
+        for attr, param in params.items():
+            raw = given.get(param.name, given.get(attr, param.default))
+            value = param.convert(raw)
+            if isinstance(param, IncludeFile):
+                value = param.read(value, self.inv.flow_file)
+            flow.__dict__[attr] = value
+
+    def _inputs(self, parents: list[dict[str, Any]]) -> Inputs:
+        views = [
+            _TaskView(
+                p["step"], p["task_id"], ArtifactSource(p["artifacts"], self.store.load_artifact),
+                (p.get("foreach_stack") or [None])[-1],
+            )
+            for p in parents
+        ]  # fmt: skip
+        return Inputs(views)
+
+    # -- running ---------------------------------------------------------------------------
+    def _set_current(self) -> None:
+        ctx = self.ctx
+        current._set(
+            flow_name=self.flow_cls.__name__, run_id=self.inv.run_id, step_name=self.inv.step,
+            task_id=self.inv.task_id, retry_count=self.inv.attempt, airflow_run_id=ctx.airflow_run_id,
+            dag_id=ctx.dag_id, run_type=ctx.run_type, origin_run_id=ctx.origin_run_id,
+            username=ctx.username, tags=list(ctx.tags), logical_date=ctx.logical_date,
+            data_interval_start=ctx.data_interval_start, data_interval_end=ctx.data_interval_end,
+            parameter_names=[p.name for p in flow_parameters(self.flow_cls).values()],
+            execution_mode=ctx.execution.get("mode", "local"), artifact_root=self.store.backend.describe(),
+        )  # fmt: skip
+
+    def _start_run_record(self) -> None:
+        if self.inv.step != "start" or self.store.read_run(self.inv.run_id):
+            return
+        ctx = self.ctx
+        self.store.write_run(
+            self.inv.run_id,
+            {
+                "flow_name": self.flow_cls.__name__, "run_id": self.inv.run_id,
+                "airflow_run_id": ctx.airflow_run_id, "dag_id": ctx.dag_id, "run_type": ctx.run_type,
+                "parameters": ctx.parameters, "code_hash": file_hash(self.inv.flow_file),
+                "flow_file": os.path.basename(self.inv.flow_file), "created_at": _now(),
+                "finished_at": None, "status": "running", "tags": list(ctx.tags),
+                "logical_date": ctx.logical_date, "origin_run_id": ctx.origin_run_id,
+                "username": ctx.username,
+            },
+        )  # fmt: skip
+        if ctx.dag_id:
+            write_dag_index(self.store.backend, ctx.dag_id, self.flow_cls.__name__)
+
+    def run(self) -> dict[str, Any]:
+        inv = self.inv
+        started = time.time()
+        base: dict[str, Any] = {
+            "flow_name": self.flow_cls.__name__, "run_id": inv.run_id, "step": inv.step,
+            "task_id": inv.task_id, "attempt": inv.attempt, "started_at": _now(),
+            "execution": {**self.ctx.execution, "host": socket.gethostname(), "pid": os.getpid()},
+            "airflow": {"dag_id": self.ctx.dag_id, "task_id": self.ctx.airflow_task_id,
+                        "map_index": self.ctx.map_index, "try_number": self.ctx.try_number},
+            "decorators": {k: v.to_dict() for k, v in self.node.decorators.items()},
+        }  # fmt: skip
+        log(f"{self.flow_cls.__name__}/{inv.run_id}/{inv.step}/{inv.task_id} attempt {inv.attempt} starting")
+        self._start_run_record()
+        self.store.mark_started(inv.run_id, inv.step, inv.task_id, inv.attempt, base)
+        self._set_current()
+        flow: FlowSpec | None = None
+        records: dict[str, Any] = {}
+        try:
+            parents = self._parents()
+            flow, stack = self._make_flow(parents)
+            base["parents"] = [f"{p['step']}/{p['task_id']}" for p in parents]
+            base["foreach_stack"] = [{k: v for k, v in f.items() if k != "record"} for f in stack]
+            self._run_user_code(flow, parents)
+            transition = self._check_transition(flow)
+            records, new = self._persist(flow)
+            meta = {**base, "status": SUCCESS, "artifacts": records, "new_artifacts": new}
+            if transition is not None:
+                meta["foreach"] = self._split(flow, records, transition)
+        except BaseException as exc:
+            meta = self._failed(base, flow, exc)
+            self._finish(meta, started)
+            raise StepFailed(meta["exception"]["message"]) from exc
+        self._finish(meta, started)
+        return meta
+
+    def _run_user_code(self, flow: FlowSpec, parents: list[dict[str, Any]]) -> None:
+        func = getattr(flow, self.inv.step)
+        catch = self.node.decorators.get("catch")
+        env = self.node.decorators.get("environment")
+        if env is not None:
+            os.environ.update({k: str(v) for k, v in env.vars.items()})
+        try:
+            func(self._inputs(parents)) if self.node.is_join else func()
+        except Exception as exc:
+            if catch is None or self.inv.attempt < self.inv.max_retries or self.node.type == "foreach":
+                raise
+            if catch.print_exception:
+                traceback.print_exc()
+            log(f"@catch: step {self.inv.step} failed with {type(exc).__name__}; the flow goes on")
+            if catch.var:
+                flow.__dict__[catch.var] = {"type": type(exc).__name__, "message": str(exc),
+                                            "traceback": traceback.format_exc()}  # fmt: skip
+            object.__setattr__(flow, "_ml_transition", (list(self.node.out_funcs), None))
+
+    def _check_transition(self, flow: FlowSpec) -> tuple[list[str], str | None] | None:
+        got = flow.__dict__.get("_ml_transition")
+        if self.node.name == "end":
+            return None
+        expected = (list(self.node.out_funcs), self.node.foreach_var)
+        if got is None:
+            raise RuntimeError(f"step {self.inv.step!r} finished without calling self.next(...)")
+        if (list(got[0]), got[1]) != expected:
+            raise RuntimeError(
+                f"step {self.inv.step!r} called self.next({', '.join(got[0])}, foreach={got[1]!r}) "
+                f"but its source says self.next({', '.join(expected[0])}, foreach={expected[1]!r})"
+            )
+        return got if got[1] else None
+
+    def _persist(self, flow: FlowSpec) -> tuple[dict[str, Any], list[str]]:
+        t0 = time.time()
+        source: ArtifactSource = flow.__dict__["_ml_source"]
+        records = dict(source.records)
+        new, written_bytes = [], 0
+        for name, value in list(flow.__dict__.items()):
+            if name.startswith("_"):
+                continue
+            record = self.store.save_artifact(name, value)
+            if records.get(name, {}).get("key") != record["key"]:
+                new.append(name)
+            if record.pop("written"):
+                written_bytes += record["size"]
+            records[name] = record
+        log(f"stored {len(records)} artifacts ({len(new)} new or changed, {written_bytes / 1e6:.1f} MB "
+            f"written) in {time.time() - t0:.2f}s")  # fmt: skip
+        return records, new
+
+    def _split(self, flow: FlowSpec, records: dict[str, Any], transition: tuple[list[str], str | None]) -> dict[str, Any]:
+        var = transition[1]
+        assert var is not None
+        try:
+            items = getattr(flow, var)
+        except AttributeError:
+            raise RuntimeError(f"foreach={var!r}: step {self.inv.step!r} did not set self.{var}") from None
+        if not hasattr(items, "__len__") or not hasattr(items, "__getitem__") or isinstance(items, dict):
+            raise TypeError(
+                f"foreach={var!r}: self.{var} is a {type(items).__name__}, not a list-like sequence; "
+                f"assign a list, e.g. self.{var} = list(...)"
+            )
+        count = len(items)
+        if count == 0:
+            raise ValueError(
+                f"foreach={var!r}: self.{var} is empty, so there is nothing to fan out over (Metaflow "
+                "refuses zero splits too). Guard the split, or give it at least one item."
+            )
+        limit = self.ctx.max_map_length
+        if limit and count > limit:
+            raise ValueError(
+                f"foreach={var!r}: {count} items exceed Airflow's [core] max_map_length = {limit}. "
+                "Raise it (AIRFLOW__CORE__MAX_MAP_LENGTH) or split the list into chunks."
+            )
+        depth = self.graph.foreach_depth(self.inv.step)
+        task_ids = [child_task_id(self.inv.task_id, i, depth) for i in range(count)]
+        values = [_short_repr(items[i]) for i in range(min(count, 10_000))]
+        log(f"foreach over self.{var}: {count} tasks")
+        return {"var": var, "num_splits": count, "task_ids": task_ids, "values": values}
+
+    def _failed(self, base: dict[str, Any], flow: FlowSpec | None, exc: BaseException) -> dict[str, Any]:
+        traceback.print_exc()
+        meta = {**base, "status": FAILED, "artifacts": {}, "new_artifacts": []}
+        meta["exception"] = {"type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc()}
+        if flow is not None:
+            try:
+                meta["artifacts"], meta["new_artifacts"] = self._persist(flow)
+            except Exception as persist_exc:  # keep the original error visible
+                log(f"could not store the failed attempt's artifacts: {persist_exc}")
+        meta["final"] = self.inv.attempt >= self.inv.max_retries
+        return meta
+
+    def _finish(self, meta: dict[str, Any], started: float) -> None:
+        meta["finished_at"] = _now()
+        meta["duration_s"] = round(time.time() - started, 3)
+        inv = self.inv
+        self.store.write_attempt(inv.run_id, inv.step, inv.task_id, inv.attempt, meta)
+        if meta["status"] == SUCCESS and inv.step == "end":
+            self.store.update_run(inv.run_id, status=SUCCESS, finished_at=meta["finished_at"])
+        elif meta["status"] == FAILED and meta.get("final"):
+            self.store.update_run(inv.run_id, status=FAILED, finished_at=meta["finished_at"])
+        log(f"{inv.step}/{inv.task_id} attempt {inv.attempt}: {meta['status']} in {meta['duration_s']}s")
+
+
+def main(argv: list[str]) -> int:
+    inv = StepInvocation.from_argv(argv)
+    ctx = RunContext.from_env(os.environ.get(ENV_CONTEXT))
+    try:
+        TaskRunner(inv, ctx).run()
+    except StepFailed:
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main(sys.argv[1:]))
