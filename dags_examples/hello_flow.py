@@ -1,9 +1,9 @@
-"""A linear flow: the smallest Airflow DAG built from a FlowSpec."""
+"""A linear flow: the smallest DAG built from a FlowSpec."""
 
 from airflow_ml_provider import FlowSpec, Parameter, current, flow, step
 
 
-@flow(tags=["example"])
+@flow(dag_id="HelloFlow", tags=["example"])
 class HelloFlow(FlowSpec):
     """Say hello, count the letters, finish."""
 

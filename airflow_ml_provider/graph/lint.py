@@ -151,21 +151,25 @@ def _branch_ends(graph: FlowGraph, split: str, stacks: dict[str, list[str]]) -> 
     ends = []
     for node in graph:
         stack = stacks.get(node.name)
-        if stack and stack[-1] == split and node.name != split and not node.is_split:
-            if any(graph.nodes[c].is_join for c in node.out_funcs if c in graph.nodes):
-                ends.append(node.name)
+        leads_to_join = any(graph.nodes[c].is_join for c in node.out_funcs if c in graph.nodes)
+        if stack and stack[-1] == split and node.name != split and not node.is_split and leads_to_join:
+            ends.append(node.name)
     return ends
 
 
-def _check_parameters(flow_cls: type, graph: FlowGraph, assigned: dict[str, dict[str, int]], problems: list[str]) -> None:
+def _check_parameters(
+    flow_cls: type, graph: FlowGraph, assigned: dict[str, dict[str, int]], problems: list[str]
+) -> None:
     seen_names: dict[str, str] = {}
     for attr, param in flow_parameters(flow_cls).items():
+        file, line = graph.attr_lines.get(attr, (graph.file, 1))
         if attr in RESERVED_NAMES or attr in graph.nodes:
             problems.append(
-                f"{graph.file}:1: parameter {attr!r} clashes with a reserved name or a step. Rename it."
+                f"{file}:{line}: parameter {attr!r} clashes with a name reserved by FlowSpec or a step. "
+                "Rename the attribute."
             )
         if param.name in seen_names:
-            problems.append(f"{graph.file}:1: two parameters are named {param.name!r}. Rename one.")
+            problems.append(f"{file}:{line}: two parameters are named {param.name!r}. Rename one.")
         seen_names[param.name] = attr
         for step, names in assigned.items():
             if attr in names:

@@ -164,5 +164,12 @@ def parse_flow(flow_cls: type) -> tuple[FlowGraph, list[str], dict[str, dict[str
         )
         nodes[name]._has_next = parsed.has_next  # type: ignore[attr-defined]
         assigned[name] = parsed.assigned
-    graph = FlowGraph(flow_name=flow_cls.__name__, file=flow_file, nodes=nodes, doc=inspect.cleandoc(flow_cls.__dict__.get("__doc__") or "") or None)
+    doc = inspect.cleandoc(flow_cls.__dict__.get("__doc__") or "") or None
+    graph = FlowGraph(flow_name=flow_cls.__name__, file=flow_file, nodes=nodes, doc=doc)
+    for path, class_def in [_class_def(flow_cls), *class_defs.values()]:
+        for stmt in class_def.body:
+            if isinstance(stmt, ast.Assign):
+                for target in stmt.targets:
+                    if isinstance(target, ast.Name):
+                        graph.attr_lines.setdefault(target.id, (path, stmt.lineno))
     return graph, problems, assigned

@@ -19,14 +19,15 @@ from airflow_ml_provider.graph import FlowGraphError, build_graph
 
 def safe_mode_hint(flow_file: str) -> str | None:
     """Why Airflow's safe-mode heuristic would skip this file, or None when it will parse it."""
-    content = open(flow_file, "rb").read().lower()
+    with open(flow_file, "rb") as fh:
+        content = fh.read().lower()
     if b"airflow" in content and (b"dag" in content or b"asset" in content):
         return None
     return (
         "Airflow's default DAG discovery (dag_discovery_safe_mode) parses only files that mention "
-        "'airflow' and 'dag'. Import from airflow_ml_provider (gives 'airflow') and use @flow (or add a "
-        "comment such as '# Airflow DAG'), or set [core] might_contain_dag_callable = "
-        "airflow_ml_provider.discovery.might_contain_flow."
+        "'airflow' and 'dag'. This file has the first (the import) but not the second: write @flow(dag_id=...) or a "
+        "comment such as '# Airflow DAG', or set [core] might_contain_dag_callable = "
+        "airflow_ml_provider.discovery.might_contain_flow (see airflow_ml_provider/discovery.py)."
     )
 
 

@@ -260,7 +260,9 @@ class TaskRunner:
             f"written) in {time.time() - t0:.2f}s")  # fmt: skip
         return records, new
 
-    def _split(self, flow: FlowSpec, records: dict[str, Any], transition: tuple[list[str], str | None]) -> dict[str, Any]:
+    def _split(
+        self, flow: FlowSpec, records: dict[str, Any], transition: tuple[list[str], str | None]
+    ) -> dict[str, Any]:
         var = transition[1]
         assert var is not None
         try:
