@@ -375,7 +375,12 @@ def compare(a: dict[tuple[str, str, str], str], b: dict[tuple[str, str, str], st
 
 def safe_filename(name: str, serializer: str | None) -> str:
     """A Content-Disposition filename that cannot carry quotes, slashes or control bytes."""
-    ext = {"pandas-dataframe": "arrow", "arrow-table": "arrow", "pandas-series": "arrow",
-           "numpy-npy": "npy", "pickle": "pkl"}.get(serializer or "", "bin")
+    ext = {
+        "pandas-dataframe": "arrow",
+        "arrow-table": "arrow",
+        "pandas-series": "arrow",
+        "numpy-npy": "npy",
+        "pickle": "pkl",
+    }.get(serializer or "", "bin")
     stem = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:100].strip(".") or "artifact"
     return f"{stem}.{ext}"

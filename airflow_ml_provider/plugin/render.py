@@ -9,6 +9,8 @@ them out, it never decodes artifact bytes.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import json
 import math
@@ -79,6 +81,15 @@ if(navigator.clipboard){navigator.clipboard.writeText(text).then(done,function()
 else{var t=document.createElement('textarea');t.value=text;document.body.appendChild(t);t.select();
 try{document.execCommand('copy');done();}catch(e){}t.remove();}});})();"""
 
+#: Content-Security-Policy for every page: the only script allowed is THEME_JS (by its hash), so
+#: even a missed escape could not run injected script; images only as data: URLs.
+CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; "
+    "frame-ancestors 'self'; base-uri 'none'; script-src 'sha256-"
+    + base64.b64encode(hashlib.sha256(THEME_JS.encode()).digest()).decode()
+    + "'"
+)
+
 
 def esc(value: Any) -> str:
     """Escape any value for HTML text or a quoted attribute (``None`` becomes empty)."""
@@ -148,7 +159,8 @@ def kv(pairs: list[tuple[str, str]]) -> str:
 
 
 def copy_line(text: str) -> str:
-    return f"<div class=copy><code>{esc(text)}</code><button type=button data-copy='{esc(text)}'>Copy</button></div>"
+    button = f"<button type=button data-copy='{esc(text)}'>Copy</button>"
+    return f"<div class=copy><code>{esc(text)}</code>{button}</div>"
 
 
 def _cell(value: Any) -> str:
@@ -188,9 +200,11 @@ def _table(p: dict[str, Any]) -> str:
     shape = p.get("shape") or []
     cols = [c for c in (p.get("columns") or []) if isinstance(c, dict)]
     rows = [r for r in (p.get("rows") or []) if isinstance(r, list)]
-    head = "".join(f"<th>{esc(c.get('name'))}<br><span class=dtype>{esc(c.get('dtype'))}</span></th>" for c in cols)
+    head = "".join(
+        f"<th>{esc(c.get('name'))}<br><span class=dtype>{esc(c.get('dtype'))}</span></th>" for c in cols
+    )
     body = "".join("<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in r) + "</tr>" for r in rows)
-    dims = " × ".join(esc(s) for s in shape)
+    dims = " \u00d7 ".join(esc(s) for s in shape)
     more = f", first {len(rows)} rows shown" if p.get("truncated") else ""
     return (
         f"<div class=muted>table {dims}{more}</div>"
@@ -200,7 +214,7 @@ def _table(p: dict[str, Any]) -> str:
 
 
 def _array(p: dict[str, Any]) -> str:
-    shape = " × ".join(esc(s) for s in (p.get("shape") or [])) or "scalar"
+    shape = " \u00d7 ".join(esc(s) for s in (p.get("shape") or [])) or "scalar"
     stats = p.get("stats") if isinstance(p.get("stats"), dict) else {}
     stat_html = "".join(f"<th>{esc(k)}</th><td class=mono>{_cell(v)}</td>" for k, v in stats.items())
     values = p.get("values") if isinstance(p.get("values"), list) else []
