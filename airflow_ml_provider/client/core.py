@@ -241,7 +241,10 @@ class Run:
         return f"{self.flow_name}/{self.id}"
 
     def steps(self) -> list[Step]:
-        return [Step(f"{self.pathspec}/{s}") for s in self._store.step_names(self.id)]
+        """Steps that ran, in the flow's order (start first)."""
+        order = {name: i for i, name in enumerate(self.metadata.get("steps") or [])}
+        names = sorted(self._store.step_names(self.id), key=lambda s: (order.get(s, len(order)), s))
+        return [Step(f"{self.pathspec}/{s}") for s in names]
 
     def __iter__(self) -> Iterator[Step]:
         return iter(self.steps())

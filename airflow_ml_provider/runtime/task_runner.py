@@ -168,7 +168,7 @@ class TaskRunner:
                 "flow_file": os.path.basename(self.inv.flow_file), "created_at": _now(),
                 "finished_at": None, "status": "running", "tags": list(ctx.tags),
                 "logical_date": ctx.logical_date, "origin_run_id": ctx.origin_run_id,
-                "username": ctx.username,
+                "username": ctx.username, "steps": self.graph.topological_order(),
             },
         )  # fmt: skip
         if ctx.dag_id:

@@ -1,0 +1,79 @@
+"""``airflow-ml-provider``: look at recorded runs from a terminal (no Airflow import).
+
+    airflow-ml-provider runs FLOW             newest runs of a flow
+    airflow-ml-provider show FLOW[/RUN_ID]    a run's steps, tasks and artifact previews
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from airflow_ml_provider.client import Flow, Run, get_metadata
+
+
+def _format_preview(preview: dict[str, Any], indent: str = "      ") -> str:
+    kind = preview.get("kind")
+    if kind == "table":
+        names = [str(c["name"]) for c in preview.get("columns", [])]
+        rows = [[str(v) for v in row] for row in preview.get("rows", [])[:8]]
+        widths = [max([len(n)] + [len(r[i]) for r in rows]) for i, n in enumerate(names)]
+        lines = ["  ".join(n.ljust(w) for n, w in zip(names, widths, strict=False))]
+        lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=False)) for r in rows]
+        shape = "x".join(str(s) for s in preview.get("shape", []))
+        lines.append(f"({shape})")
+        return "\n".join(indent + line for line in lines)
+    if kind == "array":
+        return f"{indent}array{tuple(preview.get('shape', []))} {preview.get('dtype')} {preview.get('stats', '')}"
+    if kind == "image":
+        return f"{indent}<image>"
+    text = str(preview.get("text", ""))
+    return "\n".join(indent + line for line in text.splitlines()[:10])
+
+
+def show(pathspec: str) -> None:
+    run = Flow(pathspec).latest_run if "/" not in pathspec else Run(pathspec)
+    if run is None:
+        raise SystemExit(f"no runs of {pathspec}")
+    meta = run.metadata
+    print(f"Run {run.pathspec}  status={meta.get('status')}  created={meta.get('created_at')}")
+    print(f"  airflow run id: {meta.get('airflow_run_id')}  dag: {meta.get('dag_id')}  tags: {sorted(run.tags)}")
+    print(f"  parameters: {meta.get('parameters')}")
+    for step in run.steps():
+        tasks = step.tasks()
+        print(f"\nstep {step.id} ({len(tasks)} task{'s' if len(tasks) != 1 else ''})")
+        for task in tasks[:3]:
+            status = task.metadata.get("status")
+            print(f"  task {task.id} attempt {task.attempt}: {status}")
+            for name in task.metadata.get("new_artifacts", []):
+                art = task[name]
+                print(f"    {name}: {art.type} ({art.size} bytes)")
+                print(_format_preview(art.preview))
+        if len(tasks) > 3:
+            print(f"  ... {len(tasks) - 3} more tasks")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="airflow-ml-provider", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    runs = sub.add_parser("runs", help="list the runs of a flow, newest first")
+    runs.add_argument("flow")
+    show_p = sub.add_parser("show", help="show a run (FLOW for the latest, or FLOW/RUN_ID)")
+    show_p.add_argument("pathspec")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "runs":
+            print(f"runs of {args.flow} in {get_metadata()}:")
+            for run in Flow(args.flow).runs():
+                print(f"  {run.id}  {run.metadata.get('status')}  {run.metadata.get('created_at')}")
+        else:
+            show(args.pathspec)
+    except KeyError as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

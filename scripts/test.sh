@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Install everything the tests need (Python packages, Chromium for UI tests) and run them all.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh test
+if [ -f scripts/install_browser.sh ]; then
+  bash scripts/install_browser.sh
+fi
+.venv/bin/ruff check .
+.venv/bin/python -m pytest "$@"
