@@ -159,29 +159,15 @@ class _ViewReader:
     def readable(self) -> bool:
         return True
 
-    def seekable(self) -> bool:
-        return True
+    seekable = readable
 
 
 def _transient_errors() -> tuple[type[BaseException], ...]:
-    from botocore.exceptions import (
-        ConnectionClosedError,
-        EndpointConnectionError,
-        IncompleteReadError,
-        ReadTimeoutError,
-        ResponseStreamingError,
-    )
+    import botocore.exceptions as bce
     from urllib3.exceptions import ProtocolError
 
-    return (
-        ConnectionClosedError,
-        EndpointConnectionError,
-        IncompleteReadError,
-        ReadTimeoutError,
-        ResponseStreamingError,
-        ProtocolError,
-        ConnectionError,
-    )
+    names = ("ConnectionClosedError", "EndpointConnectionError", "IncompleteReadError", "ReadTimeoutError")
+    return (*(getattr(bce, n) for n in names), bce.ResponseStreamingError, ProtocolError, ConnectionError)
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
@@ -252,7 +238,10 @@ class S3Backend(StorageBackend):
     def _where(self) -> str:
         if "airflow" in sys.modules:
             return f"artifact root {self.root} (AWS connection {self.aws_conn_id or _conn_id()!r})"
-        return f"artifact root {self.root} (credentials from AWS_* env / IRSA / shared config)"
+        return (
+            f"artifact root {self.root} (outside Airflow: credentials from AWS_* env / IRSA / shared "
+            f"config, not from the Airflow connection {self.aws_conn_id or _conn_id()!r})"
+        )
 
     def _key(self, path: str) -> str:
         path = path.strip("/")
@@ -352,9 +341,7 @@ class S3Backend(StorageBackend):
         size = view.nbytes
         part = max(self.part_size, -(-size // _MAX_PARTS))
         s3 = self.client
-        upload_id = s3.create_multipart_upload(Bucket=self.bucket, Key=key, ChecksumAlgorithm="CRC32")[
-            "UploadId"
-        ]
+        upload_id = s3.create_multipart_upload(Bucket=self.bucket, Key=key, ChecksumAlgorithm="CRC32")["UploadId"]
 
         def put_part(number: int, start: int) -> dict[str, Any]:
             body = _ViewReader(view[start : start + part])
