@@ -1,0 +1,174 @@
+"""A real ``airflow api-server`` (temporary home) serving the plugin over the fixture store.
+
+One server per test session: ``airflow db migrate``, ``airflow dags reserialize`` (so the DAGs
+exist for the auth manager), then ``airflow api-server`` on a free port, stopped by its PID at the
+end. Users: ``admin`` (admin), ``alice`` (viewer) and ``bob`` (viewer, denied DAG ``DeniedFlow`` by
+``ml_test_auth.DenyingAuthManager``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+VENV_BIN = Path(sys.executable).parent
+PASSWORDS = {"admin": "admin-pw", "alice": "alice-pw", "bob": "bob-pw"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Http:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+    @property
+    def text(self) -> str:
+        return self.body.decode()
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class AirflowServer:
+    url: str
+    home: Path
+    env: dict[str, str]
+    ids: dict[str, Any]
+    pid: int
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def get(
+        self, path: str, user: str | None = "admin", *, cookie: bool = False, timeout: float = 60
+    ) -> Http:
+        """GET ``path`` as ``user`` (Bearer header, or the UI's ``_token`` cookie); never raises on 4xx."""
+        request = urllib.request.Request(self.url + path)
+        if user is not None:
+            if cookie:
+                request.add_header("Cookie", f"_token={self.tokens[user]}")
+            else:
+                request.add_header("Authorization", f"Bearer {self.tokens[user]}")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as resp:
+                return Http(resp.status, resp.read(), {k.lower(): v for k, v in resp.headers.items()})
+        except urllib.error.HTTPError as err:
+            return Http(err.code, err.read(), {k.lower(): v for k, v in err.headers.items()})
+
+    def post_json(self, path: str, payload: dict[str, Any], user: str | None = "admin") -> Http:
+        request = urllib.request.Request(self.url + path, data=json.dumps(payload).encode(), method="POST")
+        request.add_header("Content-Type", "application/json")
+        if user is not None:
+            request.add_header("Authorization", f"Bearer {self.tokens[user]}")
+        try:
+            with urllib.request.urlopen(request, timeout=60) as resp:
+                return Http(resp.status, resp.read(), {k.lower(): v for k, v in resp.headers.items()})
+        except urllib.error.HTTPError as err:
+            return Http(err.code, err.read(), {k.lower(): v for k, v in err.headers.items()})
+
+
+def _airflow(args: list[str], env: dict[str, str], timeout: int = 300) -> None:
+    proc = subprocess.run(
+        [str(VENV_BIN / "airflow"), *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert proc.returncode == 0, (
+        f"airflow {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    )
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"api-server exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"api-server not healthy after {timeout}s:\n{log.read_text()[-4000:]}")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop the api-server we started, by its PID (its workers share its process group)."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def airflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowServer]:
+    from store_fixtures import build_store
+
+    home = tmp_path_factory.mktemp("airflow_home")
+    dags = home / "dags"
+    dags.mkdir()
+    shutil.copy(HERE / "dags" / "ml_plugin_test_dags.py", dags)
+    root = home / "ml_artifacts"
+    ids = build_store(str(root))
+    (home / "passwords.json").write_text(json.dumps(PASSWORDS))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__AUTH_MANAGER": "ml_test_auth.DenyingAuthManager",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,alice:viewer,bob:viewer",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",
+        "AIRFLOW__API__BASE_URL": url,
+        "AIRFLOW__API__EXPOSE_CONFIG": "False",
+        "AIRFLOW__API_AUTH__JWT_SECRET": "ml-plugin-tests-" + "0123456789abcdef" * 4,
+        "AIRFLOW__ML_PROVIDER__ARTIFACT_ROOT": str(root),
+        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+    }
+    _airflow(["db", "migrate"], env)
+    _airflow(["dags", "reserialize"], env)
+    log = home / "api-server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(VENV_BIN / "airflow"), "api-server", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        _wait_healthy(url, proc, log)
+        server = AirflowServer(url=url, home=home, env=env, ids=ids, pid=proc.pid)
+        for user, password in PASSWORDS.items():
+            resp = server.post_json("/auth/token", {"username": user, "password": password}, user=None)
+            assert resp.status in (200, 201), resp.text
+            server.tokens[user] = resp.json()["access_token"]
+        yield server
+    finally:
+        _stop(proc)
