@@ -39,6 +39,7 @@ Retries
 from __future__ import annotations
 
 import logging
+import os
 import random
 import sys
 import threading
@@ -166,12 +167,23 @@ def _transient_errors() -> tuple[type[BaseException], ...]:
     import botocore.exceptions as bce
     from urllib3.exceptions import ProtocolError
 
-    names = ("ConnectionClosedError", "EndpointConnectionError", "IncompleteReadError", "ReadTimeoutError")
+    # Errors of a body read; request-level ones (connect, 5xx, throttling) botocore already retried.
+    names = ("ConnectionClosedError", "IncompleteReadError", "ReadTimeoutError")
     return (*(getattr(bce, n) for n in names), bce.ResponseStreamingError, ProtocolError, ConnectionError)
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 _POOLS_LOCK = threading.Lock()
+
+
+def _forget_pools_after_fork() -> None:
+    # A forked child (LocalExecutor, multiprocessing) inherits pool objects but not their threads.
+    global _POOLS_LOCK
+    _POOLS.clear()
+    _POOLS_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pools_after_fork)
 
 
 def _pool(size: int) -> ThreadPoolExecutor:
@@ -210,19 +222,21 @@ class S3Backend(StorageBackend):
         self.range_size = max(range_size, 1 * MB)
         self.max_concurrency = max(1, max_concurrency)
         self._client = client
+        self._client_pid = os.getpid()
         self._client_lock = threading.Lock()
 
     # -- plumbing -------------------------------------------------------------------------
     @property
     def client(self) -> Any:
         """The boto3 client, built on first use so creating a backend costs no I/O."""
-        if self._client is None:
-            with self._client_lock:
-                if self._client is None:
+        if self._client is None or self._client_pid != os.getpid():
+            with self._client_lock:  # a client (and its sockets) never crosses a fork
+                if self._client is None or self._client_pid != os.getpid():
                     try:
                         self._client = make_s3_client(self.aws_conn_id, self.max_concurrency + 2)
                     except Exception as exc:
                         raise S3StoreError(f"cannot create an S3 client for {self._where()}: {exc}") from exc
+                    self._client_pid = os.getpid()
         return self._client
 
     def __getstate__(self) -> dict[str, Any]:
@@ -251,13 +265,21 @@ class S3Backend(StorageBackend):
 
     def _call(self, key: str, fn: Callable[[], T]) -> T:
         """Run ``fn``, turning S3's errors into FileNotFoundError or one-line S3StoreError."""
-        from botocore.exceptions import ClientError, NoCredentialsError, PartialCredentialsError
+        from botocore.exceptions import (
+            ClientError,
+            EndpointConnectionError,
+            NoCredentialsError,
+            PartialCredentialsError,
+        )
 
         url = f"s3://{self.bucket}/{key}"
         try:
             return fn()
         except (NoCredentialsError, PartialCredentialsError) as exc:
             raise S3StoreError(f"no AWS credentials found for {self._where()}") from exc
+        except EndpointConnectionError as exc:
+            endpoint = exc.kwargs.get("endpoint_url", "?")
+            raise S3StoreError(f"cannot reach the S3 endpoint {endpoint} for {self._where()}") from exc
         except ClientError as exc:
             err = exc.response.get("Error", {})
             code = str(err.get("Code", ""))

@@ -211,3 +211,36 @@ def test_backend_pickles(bucket: str) -> None:
     backend.write("k", b"v")
     clone = pickle.loads(pickle.dumps(backend))
     assert clone.read("k") == b"v" and clone.root == backend.root
+
+
+def _read_in_child(backend: S3Backend, expected: int, queue) -> None:
+    queue.put(backend.read("obj").nbytes == expected)
+
+
+def test_usable_after_fork(bucket: str) -> None:
+    """LocalExecutor forks: the child must not reuse the parent's pool threads or sockets."""
+    import multiprocessing
+
+    backend = S3Backend(f"s3://{bucket}/fork", **SMALL)
+    data = os.urandom(12 * MB)
+    backend.write("obj", data)
+    assert backend.read("obj") == memoryview(data)  # parent now has a client and pool threads
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_read_in_child, args=(backend, len(data), queue))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0 and queue.get(timeout=5) is True
+
+
+def test_unreachable_endpoint_is_one_clear_line(bucket: str) -> None:
+    import boto3
+    from botocore.config import Config
+
+    from tests.fixtures.moto import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    client = boto3.client("s3", endpoint_url=dead, config=Config(retries={"max_attempts": 1}))
+    backend = S3Backend(f"s3://{bucket}/p", client=client)
+    with pytest.raises(S3StoreError, match=f"cannot reach the S3 endpoint {dead}.* s3://{bucket}/p"):
+        backend.read("k")
