@@ -20,7 +20,7 @@ from airflow_ml_provider.compiler.pod_spec import effective_resources, pod_kwarg
 from airflow_ml_provider.compiler.schedules import to_airflow_schedule
 from airflow_ml_provider.dsl.flow_decorator import flow_options
 from airflow_ml_provider.dsl.parameters import IncludeFile, flow_parameters
-from airflow_ml_provider.graph import FlowGraph, FlowGraphError, build_graph
+from airflow_ml_provider.graph import FlowGraph, build_graph
 
 DEFAULT_START = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
@@ -63,8 +63,57 @@ def _task_kwargs(graph: FlowGraph, step: str, flow_cls: type, default_image: str
     return kwargs
 
 
-def _unsupported(node: Any, what: str) -> FlowGraphError:
-    return FlowGraphError([f"{node.where()}: {what} is not supported yet on Airflow."])
+def _build_tasks(graph: FlowGraph, flow_cls: type, default_image: str) -> dict[str, Any]:
+    """Create one task per step; foreach bodies at any depth map over flat task-id lists.
+
+    A step at foreach depth d >= 1 maps over the ids of its depth-d tasks: the split's returned
+    list when the split is unmapped, a ``<split>__fanout`` control task that flattens the lists
+    returned by a mapped split (nested foreach), or the previous step's output (each body task
+    returns its own id). A join closing a nested foreach maps over what its split mapped over.
+    """
+    tasks: dict[str, Any] = {}
+    sources: dict[str, Any] = {}  # step -> the XComArg its mapping expands over
+    for step in graph.topological_order():
+        node = graph[step]
+        kwargs = _task_kwargs(graph, step, flow_cls, default_image)
+        if graph.foreach_depth(step) == 0:
+            tasks[step] = FlowStepOperator(task_id=step, **kwargs)
+            continue
+        closes = graph.closes_foreach(step)
+        parent = node.in_funcs[0]
+        if closes is not None:
+            source = sources[closes]
+        elif graph[parent].type == "foreach" and graph.foreach_depth(parent) > 0:
+            source = fanout_task(parent)(tasks[parent].output)
+        else:
+            source = tasks[parent].output
+        sources[step] = source
+        tasks[step] = FlowStepOperator.partial(
+            task_id=step, map_index_template="{{ ml_foreach_label }}", **kwargs
+        ).expand(foreach_task_id=source)
+    return tasks
+
+
+def fanout_task(split: str) -> Any:
+    """Control task flattening the child-id lists of a mapped (nested) split, in foreach order."""
+    from airflow.sdk import task
+
+    @task(task_id=f"{split}__fanout", doc_md=f"Flattens the task ids of nested foreach {split!r}.")
+    def fanout(child_lists: Any) -> list[str]:
+        from airflow.configuration import conf
+
+        flat = [task_id for children in child_lists for task_id in children]
+        limit = conf.getint("core", "max_map_length", fallback=1024)
+        if len(flat) > limit:
+            raise ValueError(
+                f"nested foreach {split!r} fans out to {len(flat)} tasks, more than Airflow's [core] "
+                f"max_map_length = {limit}. Raise it (AIRFLOW__CORE__MAX_MAP_LENGTH) or split less finely."
+            )
+        if not flat:
+            raise ValueError(f"nested foreach {split!r} produced no tasks")
+        return flat
+
+    return fanout
 
 
 def compile_flow(flow_cls: type) -> DAG:
@@ -93,23 +142,8 @@ def compile_flow(flow_cls: type) -> DAG:
     if options.owner:
         dag_kwargs["default_args"] = {**dag_kwargs.get("default_args", {}), "owner": options.owner}
     dag = DAG(**dag_kwargs)
-    tasks: dict[str, Any] = {}
     with dag:
-        for step in graph.topological_order():
-            node = graph[step]
-            kwargs = _task_kwargs(graph, step, flow_cls, default_image)
-            depth = graph.foreach_depth(step)
-            closes = graph.closes_foreach(step)
-            if depth == 0:
-                tasks[step] = FlowStepOperator(task_id=step, **kwargs)
-                continue
-            if depth > 1 or (closes and graph.foreach_depth(closes) > 0):
-                raise _unsupported(node, f"step {step!r} sits in a nested foreach, which")
-            parent = node.in_funcs[0]
-            source = tasks[parent].output
-            tasks[step] = FlowStepOperator.partial(
-                task_id=step, map_index_template="{{ ml_foreach_label }}", **kwargs
-            ).expand(foreach_task_id=source)
+        tasks = _build_tasks(graph, flow_cls, default_image)
         for step in graph.topological_order():
             for child in graph[step].out_funcs:
                 tasks[step] >> tasks[child]

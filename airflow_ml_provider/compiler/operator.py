@@ -87,7 +87,7 @@ class FlowStepOperator(KubernetesPodOperator):
             dag_id=self.dag_id,
             airflow_run_id=context["run_id"],
             airflow_task_id=self.task_id,
-            map_index=int(getattr(context["ti"], "map_index", -1) or -1),
+            map_index=-1 if getattr(context["ti"], "map_index", None) is None else int(context["ti"].map_index),
             try_number=int(context["ti"].try_number),
             run_type=run_type,
             logical_date=_iso(context.get("logical_date")),

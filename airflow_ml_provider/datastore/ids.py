@@ -36,6 +36,6 @@ def encode_run_id(airflow_run_id: str) -> str:
     """Safe run id for an Airflow ``run_id`` (identity when it is already safe)."""
     if _SAFE.match(airflow_run_id) and ".." not in airflow_run_id:
         return airflow_run_id
-    cleaned = _UNSAFE_CHARS.sub("_", airflow_run_id).strip("_")[:150] or "run"
+    cleaned = re.sub(r"\.{2,}", "_", _UNSAFE_CHARS.sub("_", airflow_run_id)).lstrip(".-_").rstrip("_")[:150] or "run"
     digest = hashlib.sha256(airflow_run_id.encode()).hexdigest()[:8]
     return f"{cleaned}-{digest}"

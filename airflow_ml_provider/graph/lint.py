@@ -17,8 +17,8 @@ def _check_start_end(graph: FlowGraph, problems: list[str]) -> bool:
     for required in ("start", "end"):
         if required not in graph.nodes:
             problems.append(
-                f"{graph.file}:1: flow {graph.flow_name} has no {required!r} step. Add "
-                f"`@step\\n    def {required}(self): ...`; every flow begins at start and finishes at end."
+                f"{graph.file}:{graph.lineno}: flow {graph.flow_name} has no {required!r} step. Add a method "
+                f"`def {required}(self)` decorated with @step; every flow begins at start and finishes at end."
             )
             ok = False
     return ok
@@ -162,7 +162,7 @@ def _check_parameters(
 ) -> None:
     seen_names: dict[str, str] = {}
     for attr, param in flow_parameters(flow_cls).items():
-        file, line = graph.attr_lines.get(attr, (graph.file, 1))
+        file, line = graph.attr_lines.get(attr, (graph.file, graph.lineno))
         if attr in RESERVED_NAMES or attr in graph.nodes:
             problems.append(
                 f"{file}:{line}: parameter {attr!r} clashes with a name reserved by FlowSpec or a step. "

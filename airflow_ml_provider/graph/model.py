@@ -65,6 +65,7 @@ class FlowGraph:
     file: str
     nodes: dict[str, StepNode]
     doc: str | None = None
+    lineno: int = 1
     attr_lines: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> StepNode:

@@ -131,7 +131,7 @@ def parse_flow(flow_cls: type) -> tuple[FlowGraph, list[str], dict[str, dict[str
     problems: list[str] = []
     nodes: dict[str, StepNode] = {}
     assigned: dict[str, dict[str, int]] = {}
-    flow_file, _ = _class_def(flow_cls)
+    flow_file, flow_def = _class_def(flow_cls)
     class_defs: dict[type, tuple[str, ast.ClassDef]] = {}
     for name, (klass, func) in step_functions(flow_cls).items():
         if klass not in class_defs:
@@ -165,7 +165,7 @@ def parse_flow(flow_cls: type) -> tuple[FlowGraph, list[str], dict[str, dict[str
         nodes[name]._has_next = parsed.has_next  # type: ignore[attr-defined]
         assigned[name] = parsed.assigned
     doc = inspect.cleandoc(flow_cls.__dict__.get("__doc__") or "") or None
-    graph = FlowGraph(flow_name=flow_cls.__name__, file=flow_file, nodes=nodes, doc=doc)
+    graph = FlowGraph(flow_name=flow_cls.__name__, file=flow_file, nodes=nodes, doc=doc, lineno=flow_def.lineno)
     for path, class_def in [_class_def(flow_cls), *class_defs.values()]:
         for stmt in class_def.body:
             if isinstance(stmt, ast.Assign):

@@ -92,7 +92,7 @@ class TaskRunner:
                 {
                     "step": parent["step"], "var": info["var"], "index": index,
                     "num_splits": info["num_splits"], "task_id": parent["task_id"],
-                    "record": parent["artifacts"][info["var"]],
+                    "record": {k: parent["artifacts"][info["var"]][k] for k in ("key", "serializer")},
                     "value": info["values"][index] if index < len(info.get("values", [])) else None,
                 }
             )  # fmt: skip
@@ -195,7 +195,7 @@ class TaskRunner:
             parents = self._parents()
             flow, stack = self._make_flow(parents)
             base["parents"] = [f"{p['step']}/{p['task_id']}" for p in parents]
-            base["foreach_stack"] = [{k: v for k, v in f.items() if k != "record"} for f in stack]
+            base["foreach_stack"] = stack
             self._run_user_code(flow, parents)
             transition = self._check_transition(flow)
             records, new = self._persist(flow)
