@@ -10,14 +10,17 @@ Transfers
     the first range from that stream while the other ranges arrive concurrently as ranged GETs
     into one preallocated ``bytearray`` (pinned to the first response's ETag with ``If-Match``).
 
-Thresholds (measured, see ``benchmarks/s3_transfer.py``)
-    Against real S3 one connection carries roughly 50-100 MB/s, so ranges and parts of 16 MB over
-    ~10 connections are what makes large objects go at network speed; that is the default.
-    ``moto_server`` is misleading here: it slices each ranged GET out of a full in-memory copy of
-    the object, so a ranged download costs O(parts x size) and is 2-4x *slower* than a single GET
-    against moto (64 MB: 202 vs 98 MB/s, 256 MB: 111 vs 33 MB/s on a 2-core machine). The defaults
-    are therefore chosen for real S3; pass ``ranged_threshold=`` (or a huge value) when a local
-    S3 emulator is the target.
+Thresholds (64 MB both ways; measured with ``benchmarks/s3_transfer.py``)
+    Below 64 MB one request takes under a second even at one S3 connection's 50-100 MB/s, and
+    against moto single and multipart/ranged were equal or single was faster (64 MB put: single
+    0.9-1.4x raw, multipart 0.6-1.4x; get: single 0.9-1.2x, ranged 0.4x). Above it, parallel
+    16 MB parts/ranges over 10 connections are how real S3 reaches network speed. ``moto_server``
+    cannot show that: it slices every ranged GET out of a full copy of the object, so a ranged
+    download costs O(ranges x size) there (512 MB: ranged 33-40 MB/s vs single GET 170-580 MB/s;
+    boto3's own ranged ``download_fileobj`` 19-22 MB/s). Figures from a 2-core machine under other
+    load; pass ``ranged_threshold=`` (e.g. a huge value) when an emulator is the target.
+    A process killed mid-upload leaves invisible parts: give the bucket an
+    ``AbortIncompleteMultipartUpload`` lifecycle rule.
 
 Credentials and endpoint
     Inside an Airflow process (``"airflow" in sys.modules``) the client comes from the Airflow AWS
