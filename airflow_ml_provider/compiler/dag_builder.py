@@ -51,6 +51,7 @@ def _task_kwargs(graph: FlowGraph, step: str, flow_cls: type, default_image: str
         parameter_names=[p.name for p in flow_parameters(flow_cls).values()],
         step_resources=effective_resources(decorators),
         kubernetes_conn_id=config.get_option("kubernetes_conn_id"),
+        run_tags=list(flow_options(flow_cls).tags),
         doc_md=node.doc,
     )
     retry = decorators.get("retry")

@@ -21,6 +21,8 @@ from airflow_ml_provider.datastore import FlowDatastore, encode_run_id, get_back
 from airflow_ml_provider.runtime.command import ENV_ARTIFACT_ROOT, ENV_CONTEXT, RunContext, StepInvocation
 from airflow_ml_provider.runtime.topology import ROOT_TASK
 
+RESERVED_CONF_KEYS = frozenset({"resume_from", "resume_step", "tags"})
+
 
 class StepProcessFailed(RuntimeError):
     """The step's process exited non-zero (its traceback is in the task log above)."""
@@ -45,6 +47,7 @@ class FlowStepOperator(KubernetesPodOperator):
         parameter_names: list[str] | None = None,
         step_resources: dict[str, Any] | None = None,
         foreach_task_id: str | None = None,
+        run_tags: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("name", f"{flow_class}-{step_name}".lower().replace("_", "-"))
@@ -59,6 +62,7 @@ class FlowStepOperator(KubernetesPodOperator):
         self.parameter_names = list(parameter_names or [])
         self.step_resources = dict(step_resources or {})
         self.foreach_task_id = foreach_task_id
+        self.run_tags = list(run_tags or [])
         self.do_xcom_push = True  # our return value; the pod's xcom sidecar is never used
 
     # -- what the task runs ----------------------------------------------------------------
@@ -74,14 +78,36 @@ class FlowStepOperator(KubernetesPodOperator):
             max_retries=int(self.retries or 0),
         )
 
+    def run_conf(self, dag_run: Any) -> dict[str, Any]:
+        """Trigger conf: parameter values plus the reserved keys ``resume_from``, ``resume_step``, ``tags``.
+
+        The start task refuses keys that are neither (a typo would otherwise be silently ignored).
+        """
+        conf = dict(getattr(dag_run, "conf", None) or {})
+        if self.step_name == "start":
+            unknown = sorted(set(conf) - set(self.parameter_names) - RESERVED_CONF_KEYS)
+            if unknown:
+                raise ValueError(
+                    f"trigger conf has unknown keys {unknown}; parameters of {self.flow_class} are "
+                    f"{sorted(self.parameter_names)}, reserved keys are {sorted(RESERVED_CONF_KEYS)}"
+                )
+            tags = conf.get("tags", [])
+            if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+                raise ValueError(f"trigger conf 'tags' must be a list of strings, not {tags!r}")
+        return conf
+
     def run_context(self, context: Any, mode: str) -> RunContext:
         from airflow.configuration import conf
 
         dag_run = context["dag_run"]
+        run_conf = self.run_conf(dag_run)
         run_type = str(getattr(dag_run, "run_type", "manual")).split(".")[-1].lower()
         user = getattr(dag_run, "triggering_user_name", None)
         params = context.get("params") or {}
         parameters = {name: params.get(name) for name in self.parameter_names} if self.step_name == "start" else {}
+        origin = run_conf.get("resume_from")
+        tags = {f"run_type:{run_type}", *([f"user:{user}"] if user else []), *self.run_tags}
+        tags.update(run_conf.get("tags") or [])
         return RunContext(
             parameters=parameters,
             dag_id=self.dag_id,
@@ -93,8 +119,10 @@ class FlowStepOperator(KubernetesPodOperator):
             logical_date=_iso(context.get("logical_date")),
             data_interval_start=_iso(context.get("data_interval_start")),
             data_interval_end=_iso(context.get("data_interval_end")),
-            tags=sorted({f"run_type:{run_type}", *([f"user:{user}"] if user else [])}),
+            tags=sorted(tags),
             username=user,
+            origin_run_id=encode_run_id(str(origin)) if origin else None,
+            resume_step=run_conf.get("resume_step"),
             max_map_length=conf.getint("core", "max_map_length", fallback=1024),
             execution={
                 "mode": mode,

@@ -71,6 +71,7 @@ class RunContext:
     tags: list[str] = field(default_factory=list)
     username: str | None = None
     origin_run_id: str | None = None
+    resume_step: str | None = None
     max_map_length: int | None = None
     execution: dict[str, Any] = field(default_factory=dict)
 

@@ -44,6 +44,11 @@ def _parser(flow_cls: type) -> argparse.ArgumentParser:
     run.add_argument("--max-workers", type=int, default=None, help="parallel tasks (default: CPU cores)")
     run.add_argument("--tag", action="append", default=[], help="add a tag to the run (repeatable)")
     run.add_argument("--run-id", default=None, help=argparse.SUPPRESS)
+    resume = sub.add_parser("resume", help="rerun a failed run, reusing its successful steps")
+    resume.add_argument("step", nargs="?", default=None, help="rerun from this step (default: the failed ones)")
+    resume.add_argument("--origin-run-id", default=None, help="run to resume (default: the latest run)")
+    resume.add_argument("--max-workers", type=int, default=None)
+    resume.add_argument("--tag", action="append", default=[])
     sub.add_parser("show", help="print the flow's steps")
     sub.add_parser("check", help="check the flow's graph")
     return parser
@@ -64,7 +69,7 @@ def main(flow_cls: type, argv: list[str] | None = None) -> None:
         hint = safe_mode_hint(flow_file)
         if hint:
             print(f"Note: {hint}")
-    elif args.command == "run":
+    elif args.command in ("run", "resume"):
         _run(flow_cls, flow_file, graph, args)
     sys.exit(0)
 
@@ -74,18 +79,40 @@ def _run(flow_cls: type, flow_file: str, graph: Any, args: argparse.Namespace) -
     from airflow_ml_provider.runtime.local_runner import LocalRunFailed, LocalRunner
 
     params: dict[str, Any] = {}
+    origin = resume_step = None
     try:
+        if args.command == "resume":
+            origin, resume_step = _resume_origin(flow_cls, graph, args)
         for attr, param in flow_parameters(flow_cls).items():
-            raw = getattr(args, f"param__{attr}")
+            raw = getattr(args, f"param__{attr}", None)
             params[param.name] = param.convert(raw if raw is not None else param.default)
-    except ParameterError as exc:
+    except (ParameterError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     runner = LocalRunner(
-        flow_cls, flow_file, graph, params, max_workers=args.max_workers, tags=args.tag, run_id=args.run_id
-    )
+        flow_cls, flow_file, graph, params, max_workers=args.max_workers, tags=args.tag,
+        run_id=getattr(args, "run_id", None), origin_run_id=origin, resume_step=resume_step,
+    )  # fmt: skip
     try:
         runner.run()
     except LocalRunFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
+
+
+def _resume_origin(flow_cls: type, graph: Any, args: argparse.Namespace) -> tuple[str, str | None]:
+    """The origin run id (default: latest run of the flow) and the validated resume step."""
+    from airflow_ml_provider.client import Flow
+    from airflow_ml_provider.datastore import encode_run_id
+
+    if args.step is not None and args.step not in graph.nodes:
+        raise ValueError(f"no step {args.step!r} in {flow_cls.__name__}: steps are {', '.join(graph.nodes)}")
+    if args.origin_run_id:
+        return encode_run_id(args.origin_run_id), args.step
+    try:
+        latest = Flow(flow_cls.__name__).latest_run
+    except KeyError:
+        latest = None
+    if latest is None:
+        raise ValueError(f"no earlier run of {flow_cls.__name__} to resume; pass --origin-run-id")
+    return latest.id, args.step

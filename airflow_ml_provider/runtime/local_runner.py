@@ -44,6 +44,8 @@ class LocalRunner:
         max_workers: int | None = None,
         tags: list[str] | None = None,
         run_id: str | None = None,
+        origin_run_id: str | None = None,
+        resume_step: str | None = None,
     ) -> None:
         self.flow_cls = flow_cls
         self.flow_file = os.path.abspath(flow_file)
@@ -55,6 +57,7 @@ class LocalRunner:
             parameters=parameters, run_type="local", username=user,
             tags=sorted({f"user:{user}", "run_type:local", *(tags or [])}),
             execution={"mode": "local-cli", "resources_enforced": False},
+            origin_run_id=origin_run_id, resume_step=resume_step,
         )  # fmt: skip
         self.store = FlowDatastore(flow_cls.__name__, get_backend())
 

@@ -24,6 +24,7 @@ from airflow_ml_provider.dsl.parameters import IncludeFile, flow_parameters
 from airflow_ml_provider.graph import FlowGraph, build_graph
 from airflow_ml_provider.runtime.command import ENV_CONTEXT, RunContext, StepInvocation
 from airflow_ml_provider.runtime.loader import file_hash, load_flow_class
+from airflow_ml_provider.runtime.resume import check_origin, cloned_meta, reusable_attempt
 from airflow_ml_provider.runtime.topology import child_task_id, parent_tasks
 
 
@@ -159,15 +160,19 @@ class TaskRunner:
         if self.inv.step != "start" or self.store.read_run(self.inv.run_id):
             return
         ctx = self.ctx
+        parameters = ctx.parameters
+        if ctx.origin_run_id:
+            parameters = check_origin(self.store, ctx.origin_run_id).get("parameters") or parameters
         self.store.write_run(
             self.inv.run_id,
             {
                 "flow_name": self.flow_cls.__name__, "run_id": self.inv.run_id,
                 "airflow_run_id": ctx.airflow_run_id, "dag_id": ctx.dag_id, "run_type": ctx.run_type,
-                "parameters": ctx.parameters, "code_hash": file_hash(self.inv.flow_file),
+                "parameters": parameters, "code_hash": file_hash(self.inv.flow_file),
                 "flow_file": os.path.basename(self.inv.flow_file), "created_at": _now(),
                 "finished_at": None, "status": "running", "tags": list(ctx.tags),
                 "logical_date": ctx.logical_date, "origin_run_id": ctx.origin_run_id,
+                "resume_step": ctx.resume_step,
                 "username": ctx.username, "steps": self.graph.topological_order(),
             },
         )  # fmt: skip
@@ -193,6 +198,14 @@ class TaskRunner:
         records: dict[str, Any] = {}
         try:
             parents = self._parents()
+            origin = reusable_attempt(
+                self.store, self.graph, self.ctx.origin_run_id, self.ctx.resume_step, inv.step, inv.task_id, parents
+            )
+            if origin is not None:
+                meta = cloned_meta({**base, "parents": [f"{p['step']}/{p['task_id']}" for p in parents]}, origin)
+                log(f"reused {meta['cloned_from']} from origin run {self.ctx.origin_run_id} (no data copied)")
+                self._finish(meta, started)
+                return meta
             flow, stack = self._make_flow(parents)
             base["parents"] = [f"{p['step']}/{p['task_id']}" for p in parents]
             base["foreach_stack"] = stack

@@ -1,0 +1,71 @@
+"""Resume: reuse the successful tasks of an origin run instead of recomputing them.
+
+A task is reused when the origin run has a successful attempt for the same step and task id,
+every parent task in this run was itself reused, and the step is neither the named resume step
+nor downstream of it. Reuse writes a new attempt record that points at the origin's blobs
+(``cloned_from``): no artifact bytes are copied. Everything from the first task that fails this
+test onwards runs normally, so a fixed step and all that depends on it are recomputed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_ml_provider.datastore import SUCCESS, FlowDatastore
+from airflow_ml_provider.graph import FlowGraph
+
+
+class ResumeError(ValueError):
+    """The origin run or resume step named for a resume does not exist."""
+
+
+def steps_to_rerun(graph: FlowGraph, resume_step: str | None) -> set[str]:
+    """The named step and everything downstream of it (empty when no step is named)."""
+    if not resume_step:
+        return set()
+    if resume_step not in graph.nodes:
+        raise ResumeError(f"cannot resume from step {resume_step!r}: steps are {', '.join(graph.nodes)}")
+    found, todo = set(), [resume_step]
+    while todo:
+        step = todo.pop()
+        if step not in found:
+            found.add(step)
+            todo.extend(graph[step].out_funcs)
+    return found
+
+
+def check_origin(store: FlowDatastore, origin_run_id: str) -> dict[str, Any]:
+    meta = store.read_run(origin_run_id)
+    if meta is None:
+        raise ResumeError(
+            f"resume_from={origin_run_id!r}: no such run of flow {store.flow_name} in {store.backend.describe()}"
+        )
+    return meta
+
+
+def reusable_attempt(
+    store: FlowDatastore,
+    graph: FlowGraph,
+    origin_run_id: str | None,
+    resume_step: str | None,
+    step: str,
+    task_id: str,
+    parents: list[dict[str, Any]],
+) -> dict[str, Any] | None:
+    """The origin attempt to reuse for this task, or None when the task must run."""
+    if not origin_run_id or step in steps_to_rerun(graph, resume_step):
+        return None
+    if any(not p.get("cloned_from") for p in parents):
+        return None
+    meta = store.latest_attempt(origin_run_id, step, task_id)
+    return meta if meta is not None and meta.get("status") == SUCCESS else None
+
+
+def cloned_meta(base: dict[str, Any], origin: dict[str, Any]) -> dict[str, Any]:
+    """Attempt metadata for a reused task: the origin's artifacts and foreach info, by reference."""
+    meta = {**base, "status": SUCCESS, "artifacts": origin.get("artifacts", {}), "new_artifacts": []}
+    for key in ("foreach", "foreach_stack"):
+        if key in origin:
+            meta[key] = origin[key]
+    meta["cloned_from"] = f"{origin['run_id']}/{origin['step']}/{origin['task_id']}/{origin['attempt']}"
+    return meta
