@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.fixtures.moto"]
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "dags_examples"
 VENV_BIN = Path(sys.executable).parent

@@ -172,6 +172,11 @@ class FlowStepOperator(KubernetesPodOperator):
                 env[var.name] = var.value
         if container.env_from:
             self.log.warning("Kubernetes secrets %s are not available to local steps", container.env_from)
+        if config.artifact_root().startswith("s3://"):
+            from airflow_ml_provider.datastore.s3 import s3_env_for_subprocess
+
+            # credentials of the Airflow connection, for this subprocess only (never in the pod spec)
+            env.update(s3_env_for_subprocess(config.get_option("aws_conn_id")))
         argv = [sys.executable if container.command[0] == "python" else container.command[0]]
         argv += list(container.command[1:]) + list(container.args or [])
         env["PYTHONUNBUFFERED"] = "1"
