@@ -45,7 +45,8 @@ def test_foreach_flow_on_s3(dags_folder, moto_server, monkeypatch):
         assert list(run.data.summary.region) == ["north", "south", "east", "west"]
         assert int(run.data.summary["count"].sum()) == 200
         assert [t.data.region for t in run["summarise"].tasks()] == ["north", "south", "east", "west"]
-        keys = boto3.client("s3", endpoint_url=moto_server).list_objects_v2(Bucket=bucket, Prefix="ml/ForeachFlow/data/")
+        s3 = boto3.client("s3", endpoint_url=moto_server)
+        keys = s3.list_objects_v2(Bucket=bucket, Prefix="ml/ForeachFlow/data/")
         assert keys["KeyCount"] > 0
     finally:
         set_artifact_root(None)
