@@ -33,6 +33,10 @@ def runs_table(runs: list[dict[str, Any]], urls: Urls) -> str:
     )
 
 
+def _count(n: int) -> str:
+    return f"{n} run" if n == 1 else f"{n} runs"
+
+
 def _tag_form(action: str, tag: str | None, tags: list[str]) -> str:
     options = "".join(f"<option value='{esc(t)}'>" for t in tags)
     return (
@@ -67,7 +71,7 @@ def index_page(
         alias = f" <span class=muted>(DAG {esc(dag_id)})</span>" if dag_id != flow else ""
         parts.append(
             f"<h2><a href='{esc(urls.dag(dag_id))}'>{esc(flow)}</a>{alias}</h2>"
-            f"<div class=muted>{len(runs)} runs{more}</div>{runs_table(runs[:per_flow], urls)}"
+            f"<div class=muted>{_count(len(runs))}{more}</div>{runs_table(runs[:per_flow], urls)}"
         )
     return page("ML flows", "".join(parts))
 
@@ -84,7 +88,8 @@ def dag_page(
 ) -> str:
     body = (
         f"<div class=crumbs><a href='{esc(urls.index())}'>ML flows</a></div><h1>{esc(flow)}</h1>"
-        f"<div class=muted>DAG {esc(dag_id)} · {len(runs)} runs</div>{_tag_form(urls.dag(dag_id), tag, tags)}"
+        f"<div class=muted>DAG {esc(dag_id)} · {_count(len(runs))}</div>"
+        f"{_tag_form(urls.dag(dag_id), tag, tags)}"
         f"{runs_table(runs[offset : offset + limit], urls)}"
         f"{pager(urls.dag(dag_id, tag), offset, limit, len(runs))}"
     )

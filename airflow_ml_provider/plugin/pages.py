@@ -150,12 +150,12 @@ def _run_header(meta: dict[str, Any], urls: Urls) -> str:
 
 
 def _compare_form(meta: dict[str, Any], others: list[dict[str, Any]], urls: Urls) -> str:
+    others = [r for r in others if r["run_id"] != meta["run_id"]]
     if not others:
         return ""
     options = "".join(
         f"<option value='{esc(r['run_id'])}'>{esc(r['run_id'])} ({esc(r.get('status'))})</option>"
         for r in others
-        if r["run_id"] != meta["run_id"]
     )
     return (
         f"<form method=get action='{esc(urls.compare(meta['dag_id']))}' class=row>"

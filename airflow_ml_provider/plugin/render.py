@@ -21,19 +21,31 @@ from urllib.parse import quote
 _B64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
 
 CSS = """
-:root{color-scheme:light;--bg:#fff;--fg:#18181b;--muted:#71717a;--border:#e4e4e7;--panel:#f4f4f5;
---head:#fafafa;--link:#0369a1;--ok:#15803d;--okbg:#dcfce7;--bad:#b91c1c;--badbg:#fee2e2;
---run:#0e7490;--runbg:#cffafe;--warn:#a16207;--warnbg:#fef9c3;--code:#f4f4f5}
-@media (prefers-color-scheme:dark){:root:not([data-theme=light]){color-scheme:dark;--bg:#09090b;
---fg:#e4e4e7;--muted:#a1a1aa;--border:#27272a;--panel:#18181b;--head:#111113;--link:#7dd3fc;
---ok:#4ade80;--okbg:#052e16;--bad:#f87171;--badbg:#450a0a;--run:#67e8f9;--runbg:#083344;
---warn:#facc15;--warnbg:#422006;--code:#18181b}}
-:root[data-theme=dark]{color-scheme:dark;--bg:#09090b;--fg:#e4e4e7;--muted:#a1a1aa;--border:#27272a;
---panel:#18181b;--head:#111113;--link:#7dd3fc;--ok:#4ade80;--okbg:#052e16;--bad:#f87171;
---badbg:#450a0a;--run:#67e8f9;--runbg:#083344;--warn:#facc15;--warnbg:#422006;--code:#18181b}
+/* Fallback palettes: Airflow 3.3's Chakra tokens (bg, fg, fg.muted, border, bg.muted, fg.info,
+   fg.success, fg.error); THEME_JS replaces them with the live values of the surrounding UI. */
+:root{color-scheme:light;--bg:#fff;--fg:oklch(0.232 0.032 266.4);--muted:oklch(0.45 0.055 251);
+--border:oklch(0.915 0.01 253);--panel:oklch(0.955 0.006 253);--head:oklch(0.985 0.004 253);
+--link:oklch(0.546 0.245 262.9);--ok:oklch(0.47 0.2 149);--okbg:oklch(0.96 0.05 150);
+--bad:oklch(0.577 0.245 27.3);--badbg:oklch(0.94 0.04 20);--run:oklch(0.52 0.1 210);
+--runbg:oklch(0.95 0.04 210);--warn:oklch(0.55 0.12 75);--warnbg:oklch(0.96 0.06 95);
+--code:oklch(0.985 0.004 253)}
+@media (prefers-color-scheme:dark){:root:not([data-theme=light]){color-scheme:dark;
+--bg:oklch(0.232 0.032 266.4);--fg:oklch(0.985 0.004 253);--muted:oklch(0.75 0.025 252);
+--border:oklch(0.28 0.035 251);--panel:oklch(0.18 0.03 251);--head:oklch(0.18 0.03 251);
+--link:oklch(0.809 0.105 251.8);--ok:oklch(0.75 0.18 153);--okbg:oklch(0.3 0.07 153);
+--bad:oklch(0.704 0.191 22.2);--badbg:oklch(0.3 0.08 22);--run:oklch(0.8 0.1 210);
+--runbg:oklch(0.3 0.06 210);--warn:oklch(0.85 0.14 90);--warnbg:oklch(0.32 0.06 80);
+--code:oklch(0.18 0.03 251)}}
+:root[data-theme=dark]{color-scheme:dark;
+--bg:oklch(0.232 0.032 266.4);--fg:oklch(0.985 0.004 253);--muted:oklch(0.75 0.025 252);
+--border:oklch(0.28 0.035 251);--panel:oklch(0.18 0.03 251);--head:oklch(0.18 0.03 251);
+--link:oklch(0.809 0.105 251.8);--ok:oklch(0.75 0.18 153);--okbg:oklch(0.3 0.07 153);
+--bad:oklch(0.704 0.191 22.2);--badbg:oklch(0.3 0.08 22);--run:oklch(0.8 0.1 210);
+--runbg:oklch(0.3 0.06 210);--warn:oklch(0.85 0.14 90);--warnbg:oklch(0.32 0.06 80);
+--code:oklch(0.18 0.03 251)}
 *{box-sizing:border-box}
-body{margin:0;padding:16px 20px;background:var(--bg);color:var(--fg);font:14px/1.45 Inter,
--apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
+body{margin:0;padding:16px 20px;background:var(--bg);color:var(--fg);font-size:14px;line-height:1.45;
+font-family:var(--font,Inter,-apple-system,BlinkMacSystemFont,"Segoe UI",Helvetica,Arial,sans-serif)}
 a{color:var(--link);text-decoration:none}a:hover{text-decoration:underline}
 h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:20px 0 8px}h3{font-size:14px;margin:12px 0 6px}
 .muted{color:var(--muted)}.crumbs{font-size:13px;margin-bottom:8px;color:var(--muted)}
@@ -43,7 +55,9 @@ overflow:auto;max-height:320px;margin:4px 0;white-space:pre-wrap;word-break:brea
 table{border-collapse:collapse;width:100%}
 th,td{border-bottom:1px solid var(--border);padding:5px 8px;text-align:left;vertical-align:top}
 th{background:var(--head);font-weight:600;font-size:12.5px}
-.scroll{overflow-x:auto;max-width:100%}
+.scroll{overflow-x:auto;max-width:100%}.scroll.preview{max-height:380px;overflow:auto;
+border:1px solid var(--border);border-radius:6px;width:max-content}
+.preview th{position:sticky;top:0}
 .preview table{width:auto}.preview td,.preview th{white-space:nowrap;max-width:320px;overflow:hidden;
 text-overflow:ellipsis}.dtype{font-weight:400;color:var(--muted);font-size:11.5px}
 .badge{display:inline-block;padding:0 7px;border-radius:9px;font-size:12px;font-weight:600;
@@ -67,13 +81,20 @@ font-size:12px}.imgprev{max-width:100%;max-height:360px;border:1px solid var(--b
 background:#fff}
 """
 
-THEME_JS = """(function(){var d=document.documentElement;function apply(){var t=null;
-try{if(window.parent!==window){var c=window.parent.document.documentElement.classList;
-t=c.contains('dark')?'dark':(c.contains('light')?'light':null);}}catch(e){}
+THEME_JS = """(function(){var d=document.documentElement;
+var TOKENS={'--bg':'bg','--fg':'fg','--muted':'fg-muted','--border':'border','--panel':'bg-muted',
+'--head':'bg-subtle','--code':'bg-subtle','--link':'fg-info','--ok':'fg-success','--bad':'fg-error'};
+function apply(){var t=null,root=null;
+try{if(window.parent!==window){root=window.parent.document.documentElement;var c=root.classList;
+t=c.contains('dark')?'dark':(c.contains('light')?'light':null);}}catch(e){root=null;}
 if(!t){try{var s=localStorage.getItem('theme');if(s==='dark'||s==='light'){t=s;}}catch(e){}}
-if(t){d.setAttribute('data-theme',t);}else{d.removeAttribute('data-theme');}}
+if(t){d.setAttribute('data-theme',t);}else{d.removeAttribute('data-theme');}
+if(root){var cs=window.parent.getComputedStyle(root);for(var k in TOKENS){
+var v=cs.getPropertyValue('--chakra-colors-'+TOKENS[k]).trim();
+if(v){d.style.setProperty(k,v);}else{d.style.removeProperty(k);}}
+var f=cs.getPropertyValue('--chakra-fonts-body').trim();if(f){d.style.setProperty('--font',f);}}}
 apply();try{new MutationObserver(apply).observe(window.parent.document.documentElement,
-{attributes:true,attributeFilter:['class']});}catch(e){}
+{attributes:true,attributeFilter:['class','style']});}catch(e){}
 document.addEventListener('click',function(ev){var b=ev.target.closest('button[data-copy]');if(!b)return;
 var text=b.getAttribute('data-copy');var done=function(){b.textContent='Copied';
 setTimeout(function(){b.textContent='Copy';},1200);};
