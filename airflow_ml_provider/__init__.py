@@ -6,6 +6,8 @@ fast, and the DAG is built only inside Airflow processes.
 
 __version__ = "0.1.0"
 
+from typing import Any
+
 from airflow_ml_provider.client import Flow, Run, Step, Task, get_metadata, namespace
 from airflow_ml_provider.dsl import (
     FlowSpec,
@@ -33,8 +35,10 @@ __all__ = [
     "Run",
     "Step",
     "Task",
+    "WebServiceSpec",
     "catch",
     "current",
+    "endpoint",
     "environment",
     "flow",
     "get_metadata",
@@ -46,3 +50,12 @@ __all__ = [
     "step",
     "timeout",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Serving names load on first use: `import airflow_ml_provider` stays free of FastAPI/uvicorn.
+    if name in ("WebServiceSpec", "endpoint"):
+        from airflow_ml_provider.service import spec
+
+        return getattr(spec, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,6 +2,7 @@
 
     airflow-ml-provider runs FLOW             newest runs of a flow
     airflow-ml-provider show FLOW[/RUN_ID]    a run's steps, tasks and artifact previews
+    airflow-ml-provider serve FILE            serve a WebServiceSpec file over HTTP (uvicorn)
 """
 
 from __future__ import annotations
@@ -61,7 +62,25 @@ def main(argv: list[str] | None = None) -> int:
     runs.add_argument("flow")
     show_p = sub.add_parser("show", help="show a run (FLOW for the latest, or FLOW/RUN_ID)")
     show_p.add_argument("pathspec")
+    serve_p = sub.add_parser("serve", help="serve the WebServiceSpec defined in FILE (see airflow_ml_provider.service)")
+    serve_p.add_argument("file")
+    serve_p.add_argument("--host", default="127.0.0.1", help="bind address (0.0.0.0 in a container)")
+    serve_p.add_argument("--port", type=int, default=8000)
+    serve_p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    serve_p.add_argument("--poll-interval", type=float, default=None, help="override the spec's poll_interval (s)")
+    serve_p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     args = parser.parse_args(argv)
+    if args.command == "serve":
+        from airflow_ml_provider.service.server import serve
+        from airflow_ml_provider.service.spec import ServiceSpecError
+
+        try:
+            serve(args.file, host=args.host, port=args.port, workers=args.workers,
+                  poll_interval=args.poll_interval, log_level=args.log_level)  # fmt: skip
+        except ServiceSpecError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return 0
     try:
         if args.command == "runs":
             print(f"runs of {args.flow} in {get_metadata()}:")
