@@ -252,7 +252,7 @@ class StoreReader:
 
     # -- steps and tasks -------------------------------------------------------------------
     def steps(self, flow_name: str, run_id: str) -> list[str]:
-        """Step names in execution order (by the earliest task start), unknown ones last."""
+        """Step names, sorted by name (the app orders them by start time from the tasks it reads)."""
         return self.flow(flow_name).step_names(run_id)
 
     def task_ids(self, flow_name: str, run_id: str, step: str) -> list[str]:

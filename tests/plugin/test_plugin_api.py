@@ -215,6 +215,8 @@ def test_thousand_task_foreach_is_paged_and_fast(airflow_server):
         ("run page", f"{P}/dags/BigFlow/runs/{run}"),
         ("step page 20", f"{P}/dags/BigFlow/runs/{run}/steps/process?offset=950"),
         ("api step 500", f"{P}/api/dags/BigFlow/runs/{run}/steps/process?limit=500&offset=500"),
+        ("compare 2x1000 tasks", f"{P}/api/dags/BigFlow/compare?a={run}&b={run}"),
+        ("nav listing", f"{P}/"),
     ):
         start = time.perf_counter()
         resp = s.get(url)
@@ -228,6 +230,7 @@ def test_thousand_task_foreach_is_paged_and_fast(airflow_server):
     api = s.get(f"{P}/api/dags/BigFlow/runs/{run}/steps/process?limit=500&offset=500").json()
     assert api["total"] == 1000 and len(api["tasks"]) == 500 and api["tasks"][-1]["task_id"] == "999"
     assert timings["run page"] < 2.0 and timings["step page 20"] < 2.0
+    assert timings["compare 2x1000 tasks"] < 5.0
 
 
 BAD = [
