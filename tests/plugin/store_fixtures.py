@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from airflow_ml_provider.datastore import FlowDatastore, LocalBackend, encode_run_id
+from airflow_ml_provider.datastore import FlowDatastore, LocalBackend, StorageBackend, encode_run_id
 
 RUN_A = "manual__2026-11-27T10:00:00+00:00_aaaa"
 RUN_B = "manual__2026-11-27T11:00:00+00:00_bbbb"
@@ -168,13 +168,19 @@ def _table_flow_run(ds: FlowDatastore, airflow_run_id: str, created: str, scale:
     return run_id
 
 
+def build_table_flow(backend: StorageBackend) -> dict[str, Any]:
+    """Just ``TableFlow``'s two runs (enough for the S3 test)."""
+    table = FlowDatastore("TableFlow", backend)
+    return {
+        "run_a": _table_flow_run(table, RUN_A, "2026-11-27T10:00:00+00:00", 1.0),
+        "run_b": _table_flow_run(table, RUN_B, "2026-11-27T11:00:00+00:00", 2.0),
+    }
+
+
 def build_store(root: str) -> dict[str, Any]:
     """Write every fixture flow under ``root``; returns the ids the tests need."""
     backend = LocalBackend(root)
-    table = FlowDatastore("TableFlow", backend)
-    ids: dict[str, Any] = {"root": root}
-    ids["run_a"] = _table_flow_run(table, RUN_A, "2026-11-27T10:00:00+00:00", 1.0)
-    ids["run_b"] = _table_flow_run(table, RUN_B, "2026-11-27T11:00:00+00:00", 2.0)
+    ids: dict[str, Any] = {"root": root, **build_table_flow(backend)}
 
     big = FlowDatastore("BigFlow", backend)
     run = _run(big, BIG_RUN, "BigFlow", "2026-11-27T12:00:00+00:00")
