@@ -13,6 +13,7 @@ import inspect
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -177,7 +178,7 @@ def create_app(manager: VersionManager, *, start_poller: bool = True) -> FastAPI
 
     @app.get("/health", tags=["service"], summary="Liveness: the process answers")
     async def health() -> dict[str, Any]:
-        return {"status": "ok", **manager.status()}
+        return {"status": "ok", "pid": os.getpid(), **manager.status()}
 
     @app.get("/ready", tags=["service"], summary="Readiness: a run version is loaded", responses={503: {}})
     async def ready() -> JSONResponse:
