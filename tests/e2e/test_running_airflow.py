@@ -60,7 +60,8 @@ def test_dag_is_discovered_with_default_settings(stack):
 
 
 def test_bad_conf_is_refused_before_any_step_runs(stack):
-    status, body = stack.request("POST", f"/api/v2/dags/{DAG}/dagRuns", {"logical_date": None, "conf": {"alpha": "abc"}})
+    bad = {"logical_date": None, "conf": {"alpha": "abc"}}
+    status, body = stack.request("POST", f"/api/v2/dags/{DAG}/dagRuns", bad)
     assert status == 400, body
     assert "alpha" in str(body)
 
