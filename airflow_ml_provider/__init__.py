@@ -33,6 +33,7 @@ __all__ = [
     "JSONType",
     "Parameter",
     "Run",
+    "S3",
     "Step",
     "Task",
     "WebServiceSpec",
@@ -58,4 +59,8 @@ def __getattr__(name: str) -> Any:
         from airflow_ml_provider.service import spec
 
         return getattr(spec, name)
+    if name == "S3":  # boto3 loads on first use only
+        from airflow_ml_provider.data.s3 import S3
+
+        return S3
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
