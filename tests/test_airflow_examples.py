@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import dags_test, run_airflow
 
 from airflow_ml_provider.client import Flow, Run
+from tests.fixtures.airflow_local import dags_test, run_airflow
 
 
 def _run_ok(dag_id: str, conf: dict | None = None) -> str:
@@ -95,7 +95,7 @@ def test_parameters_flow_takes_trigger_conf(examples):
 
 def test_metaflow_file_with_only_the_import_changed_is_a_dag(examples):
     """Found with the documented discovery callable; safe mode alone skips it (no 'dag' in the file)."""
-    from conftest import airflow_env
+    from tests.fixtures.airflow_local import airflow_env
 
     env = airflow_env(AIRFLOW__CORE__MIGHT_CONTAIN_DAG_CALLABLE="airflow_ml_provider.discovery.might_contain_flow")
     result = dags_test("MetaflowCompatFlow", env=env)

@@ -12,7 +12,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import ROOT, airflow_env
+
+from tests.fixtures.airflow_local import ROOT, airflow_env
 
 FLOWS = ROOT / "tests" / "flows"
 

@@ -16,10 +16,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import airflow_env, run_airflow
 
 from airflow_ml_provider.graph import FlowGraphError, build_graph
 from airflow_ml_provider.runtime.loader import load_flow_class
+from tests.fixtures.airflow_local import airflow_env, run_airflow
 
 HEADER = '''\
 """A broken flow for the graph checker tests (Airflow DAG)."""

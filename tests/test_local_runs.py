@@ -16,9 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, airflow_env
 
 from airflow_ml_provider.client import Flow, Run, namespace, set_artifact_root
+from tests.fixtures.airflow_local import EXAMPLES, airflow_env
 
 
 class Runner:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import airflow_env, run_airflow
-
 from airflow_ml_provider.config import OPTIONS
+from tests.fixtures.airflow_local import airflow_env, run_airflow
 
 
 def test_airflow_lists_the_provider_and_its_config(airflow_home):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import boto3
-from conftest import airflow_env, dags_test
 
+from tests.fixtures.airflow_local import airflow_env, dags_test
 from tests.fixtures.moto import new_bucket_name
 
 
