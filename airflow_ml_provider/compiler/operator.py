@@ -18,6 +18,7 @@ from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperato
 
 from airflow_ml_provider import config
 from airflow_ml_provider.datastore import FlowDatastore, encode_run_id, get_backend
+from airflow_ml_provider.runtime.code_package import store_package
 from airflow_ml_provider.runtime.command import ENV_ARTIFACT_ROOT, ENV_CONTEXT, RunContext, StepInvocation
 from airflow_ml_provider.runtime.topology import ROOT_TASK
 
@@ -66,16 +67,30 @@ class FlowStepOperator(KubernetesPodOperator):
         self.do_xcom_push = True  # our return value; the pod's xcom sidecar is never used
 
     # -- what the task runs ----------------------------------------------------------------
+    def code_package(self, run_id: str) -> str:
+        """The run's code: packed now by the start task, read from the run record by the others."""
+        store = FlowDatastore(self.flow_class, get_backend())
+        if self.step_name != "start":
+            run = store.read_run(run_id)
+            if run and run.get("code_package"):
+                return run["code_package"]
+            self.log.warning("run %s has no recorded code package; packing the current code", run_id)
+        key = store_package(store, self.flow_file)
+        self.log.info("code package %s (folder of %s)", key[:12], os.path.basename(self.flow_file))
+        return key
+
     def invocation(self, context: Any) -> StepInvocation:
         ti = context["ti"]
+        run_id = encode_run_id(context["run_id"])
         return StepInvocation(
-            flow_file=self.flow_file,
+            flow_file=os.path.basename(self.flow_file),
             flow_class=self.flow_class,
             step=self.step_name,
-            run_id=encode_run_id(context["run_id"]),
+            run_id=run_id,
             task_id=str(self.foreach_task_id) if self.foreach_task_id is not None else ROOT_TASK,
             attempt=max(int(ti.try_number) - 1, 0),
             max_retries=int(self.retries or 0),
+            code_package=self.code_package(run_id),
         )
 
     def run_conf(self, dag_run: Any) -> dict[str, Any]:

@@ -27,13 +27,15 @@ class StepInvocation:
     task_id: str = "0"
     attempt: int = 0
     max_retries: int = 0
+    code_package: str | None = None
 
     def argv(self, python: str = "python") -> list[str]:
+        extra = ["--code-package", self.code_package] if self.code_package else []
         return [
             python, "-m", "airflow_ml_provider.runtime", "step",
             "--flow-file", self.flow_file, "--flow-class", self.flow_class, "--step", self.step,
             "--run-id", self.run_id, "--task-id", self.task_id,
-            "--attempt", str(self.attempt), "--max-retries", str(self.max_retries),
+            "--attempt", str(self.attempt), "--max-retries", str(self.max_retries), *extra,
         ]  # fmt: skip
 
     @classmethod
@@ -46,6 +48,9 @@ class StepInvocation:
         parser.add_argument("--task-id", default="0")
         parser.add_argument("--attempt", type=int, default=0)
         parser.add_argument("--max-retries", type=int, default=0)
+        parser.add_argument(
+            "--code-package", default=None, help="content key of the run's code; --flow-file is relative to it"
+        )
         return parser
 
     @classmethod

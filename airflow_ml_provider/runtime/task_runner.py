@@ -22,6 +22,7 @@ from airflow_ml_provider.dsl.current import current
 from airflow_ml_provider.dsl.flowspec import ArtifactSource, FlowSpec, Inputs, _TaskView
 from airflow_ml_provider.dsl.parameters import IncludeFile, flow_parameters
 from airflow_ml_provider.graph import FlowGraph, build_graph
+from airflow_ml_provider.runtime.code_package import fetch_package
 from airflow_ml_provider.runtime.command import ENV_CONTEXT, RunContext, StepInvocation
 from airflow_ml_provider.runtime.loader import file_hash, load_flow_class
 from airflow_ml_provider.runtime.resume import check_origin, cloned_meta, reusable_attempt
@@ -54,12 +55,14 @@ class TaskRunner:
     def __init__(self, inv: StepInvocation, ctx: RunContext, store: FlowDatastore | None = None) -> None:
         self.inv = inv
         self.ctx = ctx
+        self.store = store or FlowDatastore(inv.flow_class, get_backend())
+        if inv.code_package:
+            inv.flow_file = str(fetch_package(self.store, inv.code_package) / inv.flow_file)
         self.flow_cls = load_flow_class(inv.flow_file, inv.flow_class)
         self.graph: FlowGraph = build_graph(self.flow_cls)
         if inv.step not in self.graph.nodes:
             raise ValueError(f"flow {inv.flow_class} has no step {inv.step!r}")
         self.node = self.graph[inv.step]
-        self.store = store or FlowDatastore(self.flow_cls.__name__, get_backend())
         self._input_cache: dict[int, Any] = {}
 
     # -- inputs ----------------------------------------------------------------------------
@@ -168,7 +171,8 @@ class TaskRunner:
             {
                 "flow_name": self.flow_cls.__name__, "run_id": self.inv.run_id,
                 "airflow_run_id": ctx.airflow_run_id, "dag_id": ctx.dag_id, "run_type": ctx.run_type,
-                "parameters": parameters, "code_hash": file_hash(self.inv.flow_file),
+                "parameters": parameters, "code_package": self.inv.code_package,
+                "code_hash": self.inv.code_package or file_hash(self.inv.flow_file),
                 "flow_file": os.path.basename(self.inv.flow_file), "created_at": _now(),
                 "finished_at": None, "status": "running", "tags": list(ctx.tags),
                 "logical_date": ctx.logical_date, "origin_run_id": ctx.origin_run_id,
