@@ -58,6 +58,13 @@ OPTIONS: dict[str, Option] = {
         "kubernetes_default",
         "Airflow connection for the Kubernetes API; in-cluster config is used when it does not exist.",
     ),
+    "kubernetes_secrets": Option(
+        "",
+        "Comma-separated Kubernetes secrets whose keys become environment variables of every step pod "
+        "(e.g. one holding AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY for an s3:// artifact_root). Leave "
+        "empty when pods get S3 access from their service account (IRSA / workload identity).",
+        "ml-s3-credentials",
+    ),
     "max_local_workers": Option(
         "",
         "Parallel tasks for ``python flow.py run``. Empty means the number of CPU cores.",

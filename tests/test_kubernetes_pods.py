@@ -48,7 +48,7 @@ def _run_pod(pod, secret_env: dict[str, str]) -> subprocess.CompletedProcess:
     container = pod.spec.containers[0]
     env = {e.name: e.value for e in container.env}
     assert not set(env) & {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}  # never in the pod spec
-    proc_env = airflow_env(**env, **secret_env)
+    proc_env = airflow_env(**{**env, **secret_env})
     for key in ("AIRFLOW_CONN_AWS_DEFAULT",):
         proc_env.pop(key, None)
     return subprocess.run(
@@ -66,6 +66,9 @@ def test_pod_commands_run_against_s3_and_chain(s3_root, monkeypatch, airflow_hom
     }  # fmt: skip
     for key, value in secret_env.items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AIRFLOW__ML_PROVIDER__KUBERNETES_SECRETS", "ml-s3")
+    connection = {"conn_type": "aws", "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}}
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(connection))
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(FLOWS / "pod_flow.py"))
@@ -79,6 +82,8 @@ def test_pod_commands_run_against_s3_and_chain(s3_root, monkeypatch, airflow_hom
     assert "--code-package" in args  # the pod runs the stored code, not a path on the worker
     env = {e.name: e.value for e in pod.spec.containers[0].env}
     assert env["AIRFLOW__ML_PROVIDER__ARTIFACT_ROOT"] == root
+    assert env["AWS_ENDPOINT_URL_S3"] == endpoint  # the connection's endpoint: public, not a secret
+    assert [s.secret_ref.name for s in pod.spec.containers[0].env_from] == ["ml-s3"]
     done = _run_pod(pod, secret_env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert start.control_value(start.invocation(ctx), {}) == ["0", "1"]
@@ -87,6 +92,7 @@ def test_pod_commands_run_against_s3_and_chain(s3_root, monkeypatch, airflow_hom
     tctx = _context(train, map_index=1)
     train.prepare(tctx, "kubernetes")
     tpod = train.build_pod_request_obj(tctx, dry_run=True)
+    assert [s.secret_ref.name for s in tpod.spec.containers[0].env_from] == ["ml-s3", "s3-creds"]
     assert tpod.spec.containers[0].args[tpod.spec.containers[0].args.index("--code-package") + 1] == (
         args[args.index("--code-package") + 1]
     )

@@ -42,7 +42,8 @@ def dag_params(flow_cls: type) -> dict[str, Param]:
 def _task_kwargs(graph: FlowGraph, step: str, flow_cls: type, default_image: str) -> dict[str, Any]:
     node = graph[step]
     decorators = node.decorators
-    kwargs = pod_kwargs(decorators, default_image, config.get_option("kubernetes_namespace"))
+    shared_secrets = [s.strip() for s in config.get_option("kubernetes_secrets").split(",") if s.strip()]
+    kwargs = pod_kwargs(decorators, default_image, config.get_option("kubernetes_namespace"), shared_secrets)
     kwargs.update(
         flow_file=inspect.getfile(flow_cls),
         flow_class=flow_cls.__name__,

@@ -154,9 +154,19 @@ class FlowStepOperator(KubernetesPodOperator):
         env = dict(self.env_vars) if isinstance(self.env_vars, dict) else {}
         env[ENV_CONTEXT] = self.run_context(context, mode).to_env()
         env[ENV_ARTIFACT_ROOT] = config.artifact_root()
+        if mode == "kubernetes" and env[ENV_ARTIFACT_ROOT].startswith("s3://"):
+            env.update(self._s3_public_env())
         self.env_vars = env
         self.labels = {**(self.labels or {}), "ml-flow": self.flow_class.lower()[:63], "ml-step": self.step_name[:63]}
         return inv
+
+    @staticmethod
+    def _s3_public_env() -> dict[str, str]:
+        """Endpoint and region of the S3 connection for pods; credentials come from secrets or IRSA."""
+        from airflow_ml_provider.datastore.s3 import s3_env_for_subprocess
+
+        public = ("AWS_ENDPOINT_URL_S3", "AWS_DEFAULT_REGION")
+        return {k: v for k, v in s3_env_for_subprocess(config.get_option("aws_conn_id")).items() if k in public}
 
     # -- execution -------------------------------------------------------------------------
     def execute(self, context: Any) -> Any:

@@ -54,9 +54,16 @@ def _toleration(spec: dict[str, Any]) -> k8s.V1Toleration:
     return k8s.V1Toleration(**spec)
 
 
-def pod_kwargs(decorators: dict[str, Any], default_image: str, default_namespace: str) -> dict[str, Any]:
-    """Keyword arguments for the KubernetesPodOperator from a step's decorators."""
+def pod_kwargs(
+    decorators: dict[str, Any], default_image: str, default_namespace: str, shared_secrets: list[str] | None = None
+) -> dict[str, Any]:
+    """Keyword arguments for the KubernetesPodOperator from a step's decorators.
+
+    ``shared_secrets`` (``[ml_provider] kubernetes_secrets``) are attached to every pod, before the
+    step's own ``@kubernetes(secrets=...)``.
+    """
     kube: Kubernetes = decorators.get("kubernetes") or Kubernetes()
+    secrets = list(dict.fromkeys([*(shared_secrets or []), *(kube.secrets or [])]))
     env = decorators.get("environment")
     kwargs: dict[str, Any] = {
         "image": kube.image or default_image,
@@ -66,7 +73,7 @@ def pod_kwargs(decorators: dict[str, Any], default_image: str, default_namespace
         "tolerations": [_toleration(t) for t in kube.tolerations or []],
         "labels": dict(kube.labels or {}),
         "annotations": dict(kube.annotations or {}),
-        "env_from": [k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=s)) for s in kube.secrets or []],
+        "env_from": [k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=s)) for s in secrets],
     }
     if kube.affinity:
         kwargs["affinity"] = kube.affinity
