@@ -43,6 +43,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
@@ -134,6 +135,7 @@ class S3:
         self._tmproot = tmproot
         self._tmpdir: str | None = None
         self._counter = itertools.count()
+        self._lock = threading.Lock()
         self._workers = max_workers or default_workers()
         self._aws_conn_id = aws_conn_id
         self._client = client
@@ -176,8 +178,9 @@ class S3:
         return self._root
 
     def _tmp(self, url: str) -> str:
-        if self._tmpdir is None:
-            self._tmpdir = tempfile.mkdtemp(prefix="ml-s3-", dir=self._tmproot)
+        with self._lock:  # worker threads call this: one folder per client
+            if self._tmpdir is None:
+                self._tmpdir = tempfile.mkdtemp(prefix="ml-s3-", dir=self._tmproot)
         name = re.sub(r"[^A-Za-z0-9._-]", "_", url.rsplit("/", 1)[-1])[-80:]
         return os.path.join(self._tmpdir, f"{next(self._counter):07d}-{name}")
 

@@ -1,0 +1,228 @@
+"""``S3`` against a real moto_server over HTTP: every method, missing keys, scale, large objects, faults."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from airflow_ml_provider import S3
+from airflow_ml_provider.data.s3 import S3NotFound, S3PutObject, S3URLError
+from airflow_ml_provider.data.sharding import shard
+
+MB = 1 << 20
+
+
+def test_put_get_and_object_fields(bucket: str) -> None:
+    root = f"s3://{bucket}/p"
+    with S3(s3root=root) as s3:
+        url = s3.put("a/hello.txt", "héllo", content_type="text/plain", metadata={"owner": "me"})
+        assert url == f"{root}/a/hello.txt"
+        obj = s3.get("a/hello.txt")
+        assert (obj.key, obj.url, obj.exists, obj.size) == ("a/hello.txt", url, True, len("héllo".encode()))
+        assert obj.text == "héllo" and obj.blob == "héllo".encode()
+        assert obj.content_type == "text/plain" and obj.metadata == {"owner": "me"}
+        assert Path(obj.path).read_bytes() == obj.blob and obj.downloaded
+        assert s3.put("raw", b"\x00\x01") and s3.get("raw").blob == b"\x00\x01"
+        with open(__file__, "rb") as f:  # a readable file object
+            s3.put("self.py", f)
+        assert s3.get("self.py").blob == Path(__file__).read_bytes()
+
+
+def test_missing_keys(bucket: str) -> None:
+    with S3(s3root=f"s3://{bucket}/p") as s3:
+        with pytest.raises(S3NotFound, match=rf"s3://{bucket}/p/nope does not exist"):
+            s3.get("nope")
+        with pytest.raises(FileNotFoundError):
+            s3.info("nope")
+        missing = s3.get("nope", return_missing=True)
+        assert missing.exists is False and missing.path is None and missing.blob is None
+        s3.put("yes", "1")
+        got = s3.get_many(["yes", "nope"], return_missing=True)
+        assert [o.exists for o in got] == [True, False]
+        with pytest.raises(S3NotFound, match="nope"):
+            s3.get_many(["yes", "nope"])
+        assert [o.exists for o in s3.info_many(["nope", "yes"], return_missing=True)] == [False, True]
+    with S3() as s3, pytest.raises(S3NotFound, match="bucket does not exist"):
+        s3.get("s3://no-such-bucket-xyz/k")
+
+
+def test_url_rules(bucket: str) -> None:
+    with S3() as s3:
+        s3.put(f"s3://{bucket}/full/url", "x")
+        assert s3.get(f"s3://{bucket}/full/url").key == f"s3://{bucket}/full/url"
+        with pytest.raises(S3URLError, match="full s3:// URLs"):
+            s3.get("relative/key")
+    with S3(s3root=f"s3://{bucket}/r") as s3, pytest.raises(S3URLError, match="relative"):
+        s3.get(f"s3://{bucket}/full/url")
+    with pytest.raises(S3URLError, match="run= or s3root="):
+        S3(s3root=f"s3://{bucket}", run=object())
+    with pytest.raises(S3URLError, match="running step"):
+        S3(run=object())  # outside a step and not a client Run
+
+
+def test_put_many_put_files_get_many_and_overwrite(bucket: str, tmp_path: Path) -> None:
+    files = []
+    for i in range(3):
+        path = tmp_path / f"f{i}.bin"
+        path.write_bytes(os.urandom(1000 + i))
+        files.append((f"files/f{i}.bin", str(path)))
+    with S3(s3root=f"s3://{bucket}/p") as s3:
+        pairs = s3.put_many([("m/a", "A"), ("m/b", b"B"), S3PutObject("m/c", "C", content_type="text/csv")])
+        assert pairs == [(k, f"s3://{bucket}/p/{k}") for k in ("m/a", "m/b", "m/c")]
+        assert [k for k, _ in s3.put_files(files)] == [k for k, _ in files]
+        got = s3.get_many(["m/c", "m/a", "m/b", *[k for k, _ in files]])
+        assert [o.blob for o in got[:3]] == [b"C", b"A", b"B"]
+        assert got[0].content_type == "text/csv"
+        assert [o.blob for o in got[3:]] == [Path(p).read_bytes() for _, p in files]
+        s3.put("m/a", "changed", overwrite=False)
+        assert s3.get("m/a").text == "A"
+        s3.put_many([("m/a", "changed")], overwrite=True)
+        assert s3.get("m/a").text == "changed"
+        with pytest.raises(FileNotFoundError, match="no local file"):
+            s3.put_files([("x", str(tmp_path / "absent"))])
+
+
+def test_listing_info_recursive_and_all(bucket: str) -> None:
+    with S3(s3root=f"s3://{bucket}/tree") as s3:
+        s3.put_many(
+            [("a/0.txt", "0"), ("a/b/1.txt", "11"), ("a/c/2.txt", "222"), ("a/d/e/3.txt", "3333"), ("f/4.txt", "4")]
+        )
+        level = {(o.key, o.exists) for o in s3.list_paths(["a", "f"])}
+        assert level == {("a/0.txt", True), ("a/b", False), ("a/c", False), ("a/d", False), ("f/4.txt", True)}
+        assert {(o.key, o.exists) for o in s3.list_paths()} == {("a", False), ("f", False)}
+        rec = s3.list_recursive(["a"])
+        assert sorted((o.key, o.size) for o in rec) == [
+            ("a/0.txt", 1), ("a/b/1.txt", 2), ("a/c/2.txt", 3), ("a/d/e/3.txt", 4),
+        ]  # fmt: skip
+        assert all(o.path is None for o in rec)
+        info = s3.info("a/c/2.txt")
+        assert (info.size, info.exists, info.path) == (3, True, None)
+        assert [o.size for o in s3.info_many(["a/0.txt", "f/4.txt"])] == [1, 1]
+        assert sorted(o.text for o in s3.get_recursive(["a/b", "a/d"])) == ["11", "3333"]
+        assert sorted(o.key for o in s3.get_all()) == ["a/0.txt", "a/b/1.txt", "a/c/2.txt", "a/d/e/3.txt", "f/4.txt"]
+
+
+def test_thousand_small_objects(bucket: str) -> None:
+    payload = {f"small/{i:04d}": os.urandom(256 + i) for i in range(1000)}
+    with S3(s3root=f"s3://{bucket}") as s3:
+        s3.put_many(list(payload.items()))
+        assert len(s3.list_recursive(["small"])) == 1000
+        got = s3.get_many(list(payload))
+        assert [o.key for o in got] == list(payload)
+        assert all(o.blob == payload[o.key] for o in got)
+        assert len(os.listdir(os.path.dirname(got[0].path))) == 1000  # one file each, nothing in RAM
+
+
+def test_object_above_multipart_and_ranged_thresholds(bucket: str, raw_s3, tmp_path: Path) -> None:
+    """70 MB with the default thresholds (64 MB): a multipart upload and a ranged download."""
+    big = tmp_path / "big.bin"
+    data = os.urandom(70 * MB)
+    big.write_bytes(data)
+    with S3(s3root=f"s3://{bucket}") as s3:
+        s3.put_files([("big.bin", str(big))])
+        etag = raw_s3.head_object(Bucket=bucket, Key="big.bin")["ETag"]
+        assert etag.strip('"').endswith("-5")  # 5 parts of 16 MB: it was a multipart upload
+        obj = s3.get("big.bin")
+        assert obj.size == len(data)
+        assert hashlib.sha256(Path(obj.path).read_bytes()).digest() == hashlib.sha256(data).digest()
+        s3.put("frommem.bin", data)  # bytes above the threshold: multipart from memory
+        assert raw_s3.head_object(Bucket=bucket, Key="frommem.bin")["ETag"].strip('"').endswith("-5")
+
+
+def test_ranged_download_requests_and_midstream_retry(bucket: str, proxy, tmp_path: Path) -> None:
+    """Small thresholds through the proxy: the ranges are separate GETs, and a range cut mid-body is re-fetched."""
+    data = os.urandom(12 * MB)
+    opts = {"ranged_threshold": 4 * MB, "range_size": 3 * MB, "multipart_threshold": 5 * MB, "part_size": 5 * MB}
+    with S3(s3root=f"s3://{bucket}", **opts) as s3:
+        s3.put("r.bin", data)
+        assert proxy.count("POST") == 2  # create + complete multipart upload
+        proxy.requests.clear()
+        # The first (plain) GET is cut after half its body: only its first 3 MB range is read, so
+        # that costs nothing. The second GET is a range: cut mid-body, then fetched again.
+        proxy.fail("midstream", times=2, match=lambda m, p: m == "GET" and "r.bin" in p)
+        proxy.fail("503", times=1, match=lambda m, p: m == "GET" and "r.bin" in p)
+        assert s3.get("r.bin").blob == data
+    gets = [p for m, p in proxy.requests if m == "GET" and "r.bin" in p]
+    assert len(gets) == 4 + 2  # 4 ranges of 3 MB (the first from the plain GET), 2 retried
+    assert [mode for mode, _, _ in proxy.injected] == ["midstream", "midstream", "503"]
+
+
+def test_transient_errors_absorbed(bucket: str, proxy) -> None:
+    with S3(s3root=f"s3://{bucket}") as s3:
+        proxy.fail("503", times=2, match=lambda m, p: m == "PUT")
+        proxy.fail("reset", times=1, match=lambda m, p: m == "PUT")
+        s3.put_many([(f"k{i}", f"v{i}") for i in range(20)])
+        proxy.fail("midstream", times=3, match=lambda m, p: m == "GET")
+        proxy.fail("500", times=2, match=lambda m, p: m == "HEAD")
+        assert [o.text for o in s3.get_many([f"k{i}" for i in range(20)])] == [f"v{i}" for i in range(20)]
+        assert s3.info("k3").exists  # (the proxy rewrites a HEAD's Content-Length to 0: no size check)
+    assert sorted(mode for mode, _, _ in proxy.injected) == sorted(
+        ["503", "503", "reset", "midstream"] * 1 + ["midstream"] * 2 + ["500"] * 2
+    )
+
+
+def test_access_denied_is_not_retried_forever(bucket: str, proxy) -> None:
+    proxy.fail("403", times=1, match=lambda m, p: m == "GET")
+    with S3(s3root=f"s3://{bucket}") as s3:
+        s3.put("k", "v")
+        with pytest.raises(PermissionError, match=rf"access denied .* s3://{bucket}/k"):
+            s3.get("k")
+
+
+def test_temp_files_removed_on_exit(bucket: str) -> None:
+    with S3(s3root=f"s3://{bucket}") as s3:
+        s3.put_many([("a", "1"), ("b", "2")])
+        paths = [o.path for o in s3.get_many(["a", "b"])]
+        folder = os.path.dirname(paths[0])
+        assert all(os.path.exists(p) for p in paths)
+    assert not os.path.exists(folder)
+    s3 = S3(s3root=f"s3://{bucket}")
+    path = s3.get("a").path
+    s3.close()
+    assert not os.path.exists(path)
+
+
+def test_progress_lines_in_the_log(bucket: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="airflow_ml_provider.data.s3")
+    with S3(s3root=f"s3://{bucket}", progress_interval=0) as s3:
+        s3.put_many([(f"k{i}", os.urandom(10_000)) for i in range(5)])
+        s3.get_many([f"k{i}" for i in range(5)])
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(line.startswith("S3 get: 5/5 objects") and "MB/s" in line for line in lines), lines
+    assert any(line.startswith("S3 put: ") for line in lines)
+
+
+def test_import_is_light() -> None:
+    code = (
+        "import sys, airflow_ml_provider as m; m.__getattr__; print('boto3' in sys.modules, 'pyarrow' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+    code = "import sys; from airflow_ml_provider import S3; from airflow_ml_provider.data import shard; "
+    code += "print('pyarrow' in sys.modules)"
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+        == "False"
+    )
+
+
+def test_shard_balances_by_size_and_covers_everything() -> None:
+    files = [(f"s3://b/f{i:02d}", size) for i, size in enumerate([100, 90, 80, 10, 10, 10, 5, 5, 5, 5, 1, 1])]
+    parts = [shard(files, 3, i) for i in range(3)]
+    assert sorted(x for p in parts for x in p) == sorted(files)
+    loads = [sum(s for _, s in p) for p in parts]
+    assert max(loads) - min(loads) <= 10, loads
+    assert parts == [shard(list(reversed(files)), 3, i)[::-1] for i in range(3)] or all(
+        set(p) == set(shard(list(reversed(files)), 3, i)) for i, p in enumerate(parts)
+    )  # deterministic whatever the listing order
+    urls = [f"s3://b/u{i}" for i in range(10)]
+    assert [len(shard(urls, 4, i)) for i in range(4)] == [3, 3, 2, 2]
+    assert shard(urls, 1, 0) == urls
+    with pytest.raises(ValueError):
+        shard(urls, 2, 2)
