@@ -84,17 +84,19 @@ def _strip(url: str) -> str:
     return url[5:]
 
 
-def _dataset(paths_or_prefix: str | Sequence[Any], fs: Any, partitioning: Any) -> Any:
+def _dataset(paths_or_prefix: str | Sequence[Any], fs: Any, partitioning: Any) -> tuple[Any, str]:
+    """The dataset and its base folder (``bucket/prefix``, where partition folders start)."""
     import pyarrow.dataset as ds
 
     if isinstance(paths_or_prefix, str):
         root = _strip(paths_or_prefix).rstrip("/")
-        return ds.dataset(root, filesystem=fs, format="parquet", partitioning=partitioning)
+        return ds.dataset(root, filesystem=fs, format="parquet", partitioning=partitioning), root
     files = [_strip(getattr(p, "url", p[0] if isinstance(p, (tuple, list)) else p)) for p in paths_or_prefix]
     if not files:
         raise ValueError("read_table() got an empty list of files")
     base = posixpath.commonpath([posixpath.dirname(f) for f in files])
-    return ds.dataset(files, filesystem=fs, format="parquet", partitioning=partitioning, partition_base_dir=base)
+    dataset = ds.dataset(files, filesystem=fs, format="parquet", partitioning=partitioning, partition_base_dir=base)
+    return dataset, base
 
 
 def read_table(
@@ -110,26 +112,25 @@ def read_table(
     s3 = s3 or S3()
     try:
         fs = arrow_filesystem(s3)
-        dataset = _dataset(paths_or_prefix, fs, partitioning)
+        dataset, base = _dataset(paths_or_prefix, fs, partitioning)
         expr = _expression(filters)
         if via == "auto":
             via = "download" if columns is None else "arrow"
         if via == "arrow":
             return dataset.to_table(columns=columns, filter=expr)
-        return _read_downloaded(dataset, s3, columns, expr)
+        return _read_downloaded(dataset, base, s3, columns, expr)
     finally:
         if own:
             s3.close()
 
 
-def _read_downloaded(dataset: Any, s3: S3, columns: list[str] | None, expr: Any) -> pa.Table:
+def _read_downloaded(dataset: Any, base: str, s3: S3, columns: list[str] | None, expr: Any) -> pa.Table:
     """Prune by partition, fetch whole files with the S3 client, scan them locally."""
     import pyarrow.dataset as ds
 
     files = [f.path for f in dataset.get_fragments(filter=expr)]
     if not files:
         return dataset.schema.empty_table() if columns is None else dataset.schema.empty_table().select(columns)
-    base = posixpath.commonpath([posixpath.dirname(f) for f in files])
     tmp = tempfile.mkdtemp(prefix="ml-parquet-", dir=s3._tmproot)
     try:
         local = [os.path.join(tmp, posixpath.relpath(f, base)) for f in files]
@@ -184,7 +185,7 @@ def write_table(
             table, _strip(s3_prefix).rstrip("/"), filesystem=arrow_filesystem(s3), format="parquet",
             partitioning=partition_cols or None, partitioning_flavor="hive" if partition_cols else None,
             basename_template=f"part-{uuid.uuid4().hex[:12]}-{{i}}.parquet",
-            existing_data_behavior="overwrite_or_ignore", max_rows_per_file=max_rows_per_file,
+            existing_data_behavior="overwrite_or_ignore", max_rows_per_file=max_rows_per_file, create_dir=False,
             max_rows_per_group=min(max_rows_per_file or 1 << 20, 1 << 20),
             file_visitor=lambda f: written.append(f"s3://{f.path}"),
         )  # fmt: skip
