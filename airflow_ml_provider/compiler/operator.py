@@ -10,13 +10,12 @@ value is control data only: a split's child task ids, or a foreach body task's o
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from typing import Any
 
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
 from airflow_ml_provider import config
+from airflow_ml_provider.compiler.local_process import LocalStepProcess
 from airflow_ml_provider.datastore import FlowDatastore, encode_run_id, get_backend
 from airflow_ml_provider.runtime.code_package import store_package
 from airflow_ml_provider.runtime.command import ENV_ARTIFACT_ROOT, ENV_CONTEXT, RunContext, StepInvocation
@@ -179,10 +178,10 @@ class FlowStepOperator(KubernetesPodOperator):
             finally:
                 self.do_xcom_push = True
         else:
-            self.run_locally(context)
+            self.run_locally(context, inv)
         return self.control_value(inv, context)
 
-    def run_locally(self, context: Any) -> None:
+    def run_locally(self, context: Any, inv: StepInvocation) -> None:
         pod = self.build_pod_request_obj(context, dry_run=True)
         container = pod.spec.containers[0]
         requests = (container.resources.requests or {}) if container.resources else {}
@@ -191,27 +190,45 @@ class FlowStepOperator(KubernetesPodOperator):
             "(image %s). Requested resources are NOT enforced locally.",
             self.step_name, pod.metadata.name, requests or "nothing", container.image,
         )  # fmt: skip
-        env = dict(os.environ)
-        for var in container.env or []:
-            if var.value is not None:
-                env[var.name] = var.value
         if container.env_from:
             self.log.warning("Kubernetes secrets %s are not available to local steps", container.env_from)
+        extra_env: dict[str, str] = {}
         if config.artifact_root().startswith("s3://"):
             from airflow_ml_provider.datastore.s3 import s3_env_for_subprocess
 
             # credentials of the Airflow connection, for this subprocess only (never in the pod spec)
-            env.update(s3_env_for_subprocess(config.get_option("aws_conn_id")))
-        argv = [sys.executable if container.command[0] == "python" else container.command[0]]
-        argv += list(container.command[1:]) + list(container.args or [])
-        env["PYTHONUNBUFFERED"] = "1"
-        with subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                self.log.info("%s", line.rstrip("\n"))
-            code = proc.wait()
+            extra_env = s3_env_for_subprocess(config.get_option("aws_conn_id"))
+        self._local_process = LocalStepProcess(container, extra_env)
+        try:
+            code = self._local_process.run(lambda line: self.log.info("%s", line))
+        except BaseException as exc:  # timeout or kill: the step process is already stopped
+            self.record_interrupted(inv, f"{type(exc).__name__}: {exc}")
+            raise
         if code != 0:
+            self.record_interrupted(inv, f"the step process exited with code {code}")
             raise StepProcessFailed(f"step {self.step_name!r} exited with code {code}; see the log above")
+
+    def on_kill(self) -> None:
+        process = getattr(self, "_local_process", None)
+        if process is not None:
+            process.stop()
+        if config.execution_mode() == "kubernetes":
+            super().on_kill()
+
+    def record_interrupted(self, inv: StepInvocation, reason: str) -> None:
+        """Record a failed attempt when the step process could not (killed, timed out, crashed)."""
+        store = FlowDatastore(self.flow_class, get_backend())
+        meta = store.read_attempt(inv.run_id, inv.step, inv.task_id, inv.attempt)
+        if meta is not None and meta.get("status") in ("success", "failed"):
+            return
+        meta = dict(meta or {"flow_name": self.flow_class, "run_id": inv.run_id, "step": inv.step,
+                             "task_id": inv.task_id, "attempt": inv.attempt})  # fmt: skip
+        meta.update(status="failed", artifacts={}, new_artifacts=[], final=inv.attempt >= inv.max_retries,
+                    exception={"type": "StepInterrupted", "message": reason, "traceback": ""})  # fmt: skip
+        store.write_attempt(inv.run_id, inv.step, inv.task_id, inv.attempt, meta)
+        if meta["final"]:
+            store.update_run(inv.run_id, status="failed")
+        self.log.error("step %r attempt %s interrupted: %s", self.step_name, inv.attempt, reason)
 
     def control_value(self, inv: StepInvocation, context: Any) -> Any:
         """What downstream mapping needs: child task ids of a split, else this task's id."""
