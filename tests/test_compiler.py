@@ -139,3 +139,21 @@ def test_step_process_does_not_import_airflow(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_schedules_in_every_form(airflow_home):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(FLOWS / "schedule_flows.py"))
+    assert not bag.import_errors, bag.import_errors
+    assert set(bag.dags) == {"CronFlow", "PresetFlow", "DeltaFlow", "MetaflowScheduleFlow", "TzFlow"}
+    assert bag.dags["CronFlow"].schedule == "0 4 * * *"
+    preset = bag.dags["PresetFlow"]
+    assert preset.schedule == "@hourly" and preset.catchup is True and preset.max_active_runs == 2
+    assert bag.dags["DeltaFlow"].schedule == timedelta(hours=6)
+    assert bag.dags["MetaflowScheduleFlow"].schedule == "@daily"
+    tz = bag.dags["TzFlow"]
+    assert tz.timetable.expression == "30 2 * * 1" and str(tz.timetable.timezone) == "Europe/Paris"
+    assert tz.tags == {"ml-flow", "tz"}
+    # the flow's class hierarchy shares steps; each DAG still has its own tasks
+    assert set(bag.dags["DeltaFlow"].task_dict) == {"start", "end"}

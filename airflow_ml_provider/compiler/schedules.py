@@ -10,7 +10,7 @@ def to_airflow_schedule(value: Any) -> Any:
     """Cron strings, presets (``@daily``), timedeltas and None pass through; a
     ``{"cron": ..., "timezone": ...}`` from ``@schedule(timezone=...)`` becomes a timetable."""
     if isinstance(value, dict):
-        from airflow.timetables.trigger import CronTriggerTimetable
+        from airflow.sdk import CronTriggerTimetable
 
         return CronTriggerTimetable(value["cron"], timezone=value["timezone"])
     if value is None or isinstance(value, str | timedelta):

@@ -5,7 +5,8 @@ Airflow (the dag-processor, a worker, ``airflow dags test``); ``python flow.py r
 processes never pay for it. Without a class decorator the DAG is built when the class is
 defined, with defaults, so a Metaflow file whose only change is its import line is a DAG too.
 With ``@flow``/``@schedule`` the outermost of them builds it, once. The DAG object is placed in
-the flow module's globals, where Airflow's DAG discovery finds it.
+the flow module's globals, where Airflow's DAG discovery finds it. A class whose name starts with
+``_`` is a base class to share steps from: it never becomes a DAG itself.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def on_flow_class_defined(cls: type) -> None:
     from airflow_ml_provider.graph.parser import step_functions
 
     cls._ml_dag = None
-    if not _in_airflow_process() or not step_functions(cls):
+    if not _in_airflow_process() or cls.__name__.startswith("_") or not step_functions(cls):
         return
     pending = len(_decorator_names(cls))
     cls._ml_pending_decorators = pending
