@@ -27,13 +27,13 @@ from airflow_ml_provider.dsl import (
 )
 
 __all__ = [
+    "S3",
     "Flow",
     "FlowSpec",
     "IncludeFile",
     "JSONType",
     "Parameter",
     "Run",
-    "S3",
     "Step",
     "Task",
     "WebServiceSpec",
