@@ -42,8 +42,10 @@ OPTIONS: dict[str, Option] = {
         "local",
     ),
     "default_image": Option(
-        "python:3.11-slim",
-        "Container image for steps that name none with ``@kubernetes(image=...)``.",
+        "airflow-ml-provider:0.1.0",
+        "Container image for steps that name none with ``@kubernetes(image=...)``. It must have this "
+        "package installed: build docker/Dockerfile (tag airflow-ml-provider:0.1.0), push it to your "
+        "registry and set its full name here.",
         "registry.example.com/ml/steps:1.4",
     ),
     "aws_conn_id": Option(
