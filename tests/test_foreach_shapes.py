@@ -262,6 +262,20 @@ def test_unmappable_lists_fail_the_run_loudly(limits: AirflowRun) -> None:
         assert step not in run, step
 
 
+def test_a_failing_item_fails_the_run_and_keeps_its_map_label(limits: AirflowRun) -> None:
+    """One of three mapped items raises: the others succeed, the join waits, the UI says which item failed."""
+    body = limits.of("item_body")
+    assert [(ti["map_index"], ti["state"]) for ti in body] == [(0, "success"), (1, "failed"), (2, "success")]
+    assert limits.states()["item_join"] == {"upstream_failed"}
+    run = limits.client_run()
+    failed = run["item_body"]["1"]
+    assert not failed.successful and "item 1 (boom) is broken" in failed.exception["message"]
+    assert "item 1 (boom) is broken" in limits.task_log("item_body")
+    assert [t.data.value for t in run["item_body"].tasks() if t.successful] == ["ok", "fine"]
+    # the label is what a user looks for in the grid, above all on the failed task
+    assert [ti["label"] for ti in body] == ["0: 'ok'", "1: 'boom'", "2: 'fine'"]
+
+
 # -- wide foreach and lazy join inputs, local mode ---------------------------------------------------
 
 WIDTH = 200

@@ -2,7 +2,8 @@
 
 Run with AIRFLOW__CORE__MAX_MAP_LENGTH=5: an empty list, a top-level split of 6 and a nested
 3 x 3 = 9 fan-out must each fail at their split (or at the nested split's fan-out control task)
-with a message, and the run must end failed rather than skip anything.
+with a message, and the run must end failed rather than skip anything. A fourth branch maps over
+three items of which one fails: its task must still be labelled with its item.
 """
 
 from airflow_ml_provider import FlowSpec, flow, step
@@ -12,7 +13,7 @@ from airflow_ml_provider import FlowSpec, flow, step
 class LimitsFlow(FlowSpec):
     @step
     def start(self):
-        self.next(self.empty_split, self.wide_split, self.outer_split)
+        self.next(self.empty_split, self.wide_split, self.outer_split, self.item_split)
 
     @step
     def empty_split(self):
@@ -67,6 +68,23 @@ class LimitsFlow(FlowSpec):
     @step
     def outer_join(self, inputs):
         self.values = [v for i in inputs for v in i.values]
+        self.next(self.all_done)
+
+    @step
+    def item_split(self):
+        self.names = ["ok", "boom", "fine"]
+        self.next(self.item_body, foreach="names")
+
+    @step
+    def item_body(self):
+        if self.input == "boom":
+            raise RuntimeError(f"item {self.index} ({self.input}) is broken")
+        self.value = self.input
+        self.next(self.item_join)
+
+    @step
+    def item_join(self, inputs):
+        self.values = [i.value for i in inputs]
         self.next(self.all_done)
 
     @step
