@@ -171,15 +171,33 @@ class FlowStepOperator(KubernetesPodOperator):
     def execute(self, context: Any) -> Any:
         mode = config.execution_mode()
         inv = self.prepare(context, mode)
-        if mode == "kubernetes":
-            self.do_xcom_push = False  # no sidecar: the result is read from the store
-            try:
-                super().execute(context)
-            finally:
-                self.do_xcom_push = True
-        else:
-            self.run_locally(context, inv)
-        return self.control_value(inv, context)
+        try:
+            if mode == "kubernetes":
+                self.do_xcom_push = False  # no sidecar: the result is read from the store
+                try:
+                    super().execute(context)
+                finally:
+                    self.do_xcom_push = True
+            else:
+                self.run_locally(context, inv)
+            return self.control_value(inv, context)
+        finally:
+            if self.foreach_task_id is not None:
+                self.set_map_label(inv, context)
+
+    def set_map_label(self, inv: StepInvocation, context: Any) -> None:
+        """``map_index_template`` label "<task id>: <item>", also for failed tasks (found in the grid)."""
+        label = inv.task_id
+        try:
+            meta = FlowDatastore(self.flow_class, get_backend()).read_attempt(
+                inv.run_id, inv.step, inv.task_id, inv.attempt
+            )
+            stack = (meta or {}).get("foreach_stack") or []
+            if stack and stack[-1].get("value") is not None:
+                label = f"{inv.task_id}: {stack[-1]['value']}"
+        except Exception as exc:  # a label must never hide the task's real outcome
+            self.log.warning("no map label for %s: %s", inv.task_id, exc)
+        context["ml_foreach_label"] = label
 
     def run_locally(self, context: Any, inv: StepInvocation) -> None:
         pod = self.build_pod_request_obj(context, dry_run=True)
@@ -236,10 +254,6 @@ class FlowStepOperator(KubernetesPodOperator):
         meta = store.read_attempt(inv.run_id, inv.step, inv.task_id, inv.attempt)
         if meta is None or meta.get("status") != "success":
             raise StepProcessFailed(f"step {self.step_name!r} recorded no successful attempt {inv.attempt}")
-        stack = meta.get("foreach_stack") or []
-        if stack:
-            label = stack[-1].get("value")
-            context["ml_foreach_label"] = f"{inv.task_id}: {label}" if label is not None else inv.task_id
         if meta.get("foreach"):
             return meta["foreach"]["task_ids"]
         return inv.task_id if self.foreach_task_id is not None else None

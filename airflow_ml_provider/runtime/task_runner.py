@@ -41,6 +41,18 @@ def log(message: str) -> None:
     print(f"[ml-provider] {message}", flush=True)
 
 
+def _peak_rss_mb() -> float | None:
+    """This process's peak resident memory (VmHWM), to size ``@resources(memory=...)``."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
 def _short_repr(value: Any, limit: int = 100) -> str:
     try:
         text = repr(value)
@@ -324,6 +336,7 @@ class TaskRunner:
     def _finish(self, meta: dict[str, Any], started: float) -> None:
         meta["finished_at"] = _now()
         meta["duration_s"] = round(time.time() - started, 3)
+        meta["peak_rss_mb"] = _peak_rss_mb()
         inv = self.inv
         self.store.write_attempt(inv.run_id, inv.step, inv.task_id, inv.attempt, meta)
         if meta["status"] == SUCCESS and inv.step == "end":
