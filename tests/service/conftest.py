@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -24,6 +23,7 @@ import httpx
 import pytest
 
 from airflow_ml_provider.client import Flow, set_artifact_root
+from tests.fixtures.moto import free_port
 
 VENV_BIN = Path(sys.executable).parent
 CLI = str(VENV_BIN / "airflow-ml-provider")
@@ -68,12 +68,6 @@ class {name}(FlowSpec):
 if __name__ == "__main__":
     {name}()
 '''
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
