@@ -118,8 +118,31 @@ def _dump_ndarray(array: Any) -> bytes:
 
 
 def _load_ndarray(data: bytes | memoryview) -> Any:
-    import numpy as np
+    """One copy out of ``data`` (often a read-only memory map) into a writeable array.
 
+    ``np.load(io.BytesIO(data))`` copies the whole blob into the BytesIO, then reads it back in
+    256 KiB chunks (two more copies of every byte); here the ``.npy`` header is parsed with
+    numpy's own reader and the data is copied once. Anything unusual goes through ``np.load``.
+    """
+    import numpy as np
+    from numpy.lib import format as npy
+
+    view = memoryview(data).cast("B")
+    if len(view) >= 10 and bytes(view[:6]) == npy.MAGIC_PREFIX and view[6] in (1, 2):
+        size_bytes = 2 if view[6] == 1 else 4
+        offset = 8 + size_bytes + int.from_bytes(view[8 : 8 + size_bytes], "little")
+        header = io.BytesIO(bytes(view[:offset]))
+        version = npy.read_magic(header)
+        reader = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+        shape, fortran_order, dtype = reader(header)
+        count = 1
+        for dim in shape:
+            count *= dim
+        if not dtype.hasobject and dtype.itemsize > 0 and offset + count * dtype.itemsize == len(view):
+            flat = np.frombuffer(view, dtype=dtype, count=count, offset=offset)
+            if fortran_order:
+                return flat.reshape(shape[::-1]).transpose().copy(order="F")
+            return flat.reshape(shape).copy()
     return np.load(io.BytesIO(data), allow_pickle=False)
 
 
