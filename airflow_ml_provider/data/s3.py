@@ -44,6 +44,7 @@ import re
 import shutil
 import tempfile
 import threading
+import weakref
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
@@ -181,6 +182,7 @@ class S3:
         with self._lock:  # worker threads call this: one folder per client
             if self._tmpdir is None:
                 self._tmpdir = tempfile.mkdtemp(prefix="ml-s3-", dir=self._tmproot)
+                weakref.finalize(self, shutil.rmtree, self._tmpdir, True)  # also without `with`/close()
         name = re.sub(r"[^A-Za-z0-9._-]", "_", url.rsplit("/", 1)[-1])[-80:]
         return os.path.join(self._tmpdir, f"{next(self._counter):07d}-{name}")
 
@@ -263,7 +265,11 @@ class S3:
 
     # -- get -------------------------------------------------------------------------------
     def get(self, key: str | None = None, return_missing: bool = False, return_info: bool = True) -> S3Object:
-        """Download one object to a temp file; ``.path`` / ``.blob`` / ``.text`` read it."""
+        """Download one object to a temp file; ``.path`` / ``.blob`` / ``.text`` read it.
+
+        ``return_info`` is accepted for Metaflow compatibility: content type and metadata come
+        with the GET response anyway, so they are always filled in.
+        """
         return self._get_urls([self._url(key)], return_missing)[0]
 
     def get_many(self, keys: Iterable[str], return_missing: bool = False, return_info: bool = True) -> list[S3Object]:

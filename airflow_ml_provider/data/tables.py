@@ -84,18 +84,31 @@ def _strip(url: str) -> str:
     return url[5:]
 
 
+def _parquet_format() -> Any:
+    """Parquet with ``pre_buffer``: column chunks coalesced into few large concurrent reads.
+
+    ``pyarrow.parquet.read_table`` (and so ``pandas.read_parquet``) turns it on; the dataset API's
+    default leaves it off, which measured 1.5-2x slower on S3 (many small sequential ranged GETs).
+    """
+    import pyarrow.dataset as ds
+
+    return ds.ParquetFileFormat(default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=True))
+
+
 def _dataset(paths_or_prefix: str | Sequence[Any], fs: Any, partitioning: Any) -> tuple[Any, str]:
     """The dataset and its base folder (``bucket/prefix``, where partition folders start)."""
     import pyarrow.dataset as ds
 
     if isinstance(paths_or_prefix, str):
         root = _strip(paths_or_prefix).rstrip("/")
-        return ds.dataset(root, filesystem=fs, format="parquet", partitioning=partitioning), root
+        return ds.dataset(root, filesystem=fs, format=_parquet_format(), partitioning=partitioning), root
     files = [_strip(getattr(p, "url", p[0] if isinstance(p, (tuple, list)) else p)) for p in paths_or_prefix]
     if not files:
         raise ValueError("read_table() got an empty list of files")
     base = posixpath.commonpath([posixpath.dirname(f) for f in files])
-    dataset = ds.dataset(files, filesystem=fs, format="parquet", partitioning=partitioning, partition_base_dir=base)
+    dataset = ds.dataset(
+        files, filesystem=fs, format=_parquet_format(), partitioning=partitioning, partition_base_dir=base
+    )
     return dataset, base
 
 

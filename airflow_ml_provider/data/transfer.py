@@ -60,6 +60,7 @@ class Progress:
         self.objects = 0
         self.bytes = 0
         self.start = self._last = time.monotonic()
+        self._logged: tuple[int, int] = (0, 0)
         self._lock = threading.Lock()
 
     def add(self, nbytes: int = 0, objects: int = 0) -> None:
@@ -72,6 +73,7 @@ class Progress:
                 self._log(now)
 
     def _log(self, now: float) -> None:
+        self._logged = (self.objects, self.bytes)
         elapsed = max(now - self.start, 1e-9)
         log.info(
             "S3 %s: %d/%d objects, %.1f MB, %.1f MB/s, %.0fs",
@@ -81,7 +83,7 @@ class Progress:
     def finish(self) -> None:
         """A closing line, only for batches that ran long enough to have printed progress."""
         now = time.monotonic()
-        if self.interval >= 0 and now - self.start >= self.interval:
+        if self.interval >= 0 and now - self.start >= self.interval and self._logged != (self.objects, self.bytes):
             self._log(now)
 
 
