@@ -76,7 +76,7 @@ def run(args: argparse.Namespace, endpoint: str) -> None:
         (f"put {args.large} x {args.large_mb} MB", args.large * args.large_mb * MB, lambda c: c.put_files(large_files)),
     ]
     results: dict[tuple[str, str], float] = {}
-    for label, nbytes, fn in rows:
+    for label, _nbytes, fn in rows:
         for name, impl in impls.items():
             times = []
             for _ in range(args.reps):
@@ -92,10 +92,11 @@ def run(args: argparse.Namespace, endpoint: str) -> None:
     print("|" + "---|" * (len(clients) + 3))
     for label, nbytes, _ in rows:
         cells = [f"{results[(label, n)]:.2f} ({nbytes / MB / results[(label, n)]:.0f})" for n in clients]
+        both = "ours" in clients
         ratio = [
-            f"{results[(label, other)] / results[(label, 'ours')]:.2f}x" if other in clients and "ours" in clients else "-"
-            for other in ("boto3", "metaflow")
-        ]  # fmt: skip
+            f"{results[(label, o)] / results[(label, 'ours')]:.2f}x" if o in clients and both else "-"
+            for o in ("boto3", "metaflow")
+        ]
         print(f"| {label} | " + " | ".join(cells) + f" | {ratio[0]} | {ratio[1]} |")
     shutil.rmtree(work, ignore_errors=True)
 
