@@ -64,12 +64,20 @@ def _is_plain_ndarray(value: Any) -> bool:
 
 
 def _write_ipc(table: Any) -> memoryview:
+    """The table as an Arrow IPC stream, written once into a buffer of exactly the right size.
+
+    A first pass into ``MockOutputStream`` only counts bytes (no data is touched); a growing
+    ``BufferOutputStream`` would instead re-copy everything on each reallocation. Same bytes.
+    """
     import pyarrow as pa
 
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
+    counter = pa.MockOutputStream()
+    with pa.ipc.new_stream(counter, table.schema) as writer:
         writer.write_table(table)
-    return memoryview(sink.getvalue())
+    buffer = pa.allocate_buffer(counter.size())
+    with pa.ipc.new_stream(pa.FixedSizeBufferWriter(buffer), table.schema) as writer:
+        writer.write_table(table)
+    return memoryview(buffer)
 
 
 def _read_ipc(data: bytes | memoryview) -> Any:
