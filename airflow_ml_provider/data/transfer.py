@@ -16,7 +16,7 @@ Why it is shaped this way
       of files read one part per worker (``max_workers x part_size`` at most).
     * Retries: botocore's ``standard`` mode retries each request (connection errors, 5xx,
       throttling, with backoff and jitter). A body that breaks mid-stream is invisible to it, so
-      each object (or range) is fetched again from its start, up to ``STREAM_ATTEMPTS`` times.
+      each object (or range) is fetched again from its start, up to ``datastore.s3.STREAM_ATTEMPTS`` times.
     * Progress: a log line at most every ``progress_interval`` seconds while a batch runs:
       objects done, bytes, MB/s.
 """
@@ -26,14 +26,13 @@ from __future__ import annotations
 import logging
 import math
 import os
-import random
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from airflow_ml_provider.datastore.s3 import _results, _transient_errors
+from airflow_ml_provider.datastore.s3 import _results, _transient_errors, retry_stream
 
 log = logging.getLogger("airflow_ml_provider.data.s3")
 T = TypeVar("T")
@@ -44,7 +43,6 @@ RANGED_THRESHOLD = 64 * MB
 RANGE_SIZE = 32 * MB  # smallest range worth its own request
 MULTIPART_THRESHOLD = 64 * MB
 PART_SIZE = 16 * MB
-STREAM_ATTEMPTS = 4
 _MAX_PARTS = 10_000
 
 
@@ -266,19 +264,3 @@ def _copy_to_fd(body: Any, fd: int, offset: int, length: int, progress: Progress
         progress.add(got)
 
 
-def retry_stream(what: str, fn: Callable[[], T]) -> T:
-    """Run ``fn`` again (whole object or range) when its body broke mid-stream."""
-    transient = _transient_errors()
-    for attempt in range(1, STREAM_ATTEMPTS + 1):
-        try:
-            return fn()
-        except transient as exc:
-            if attempt == STREAM_ATTEMPTS:
-                raise
-            delay = min(8.0, 0.25 * 2**attempt) * random.uniform(0.5, 1.0)
-            log.warning(
-                "transient S3 error reading %s (%s), attempt %d/%d, retrying in %.1fs",
-                what, type(exc).__name__, attempt, STREAM_ATTEMPTS, delay,
-            )  # fmt: skip
-            time.sleep(delay)
-    raise AssertionError("unreachable")

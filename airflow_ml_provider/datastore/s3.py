@@ -197,6 +197,27 @@ def _pool(size: int) -> ThreadPoolExecutor:
         return _POOLS[size]
 
 
+def retry_stream(what: str, fn: Callable[[], T]) -> T:
+    """Run ``fn`` again (whole object or one range) when a response body broke mid-stream.
+
+    botocore retries failed requests but not a body that breaks while being read.
+    """
+    transient = _transient_errors()
+    for attempt in range(1, STREAM_ATTEMPTS + 1):
+        try:
+            return fn()
+        except transient as exc:
+            if attempt == STREAM_ATTEMPTS:
+                raise
+            delay = min(8.0, 0.25 * 2**attempt) * random.uniform(0.5, 1.0)
+            log.warning(
+                "transient S3 error reading %s (%s), attempt %d/%d, retrying in %.1fs",
+                what, type(exc).__name__, attempt, STREAM_ATTEMPTS, delay,
+            )  # fmt: skip
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
 class S3Backend(StorageBackend):
     """Artifact store objects under ``s3://bucket/prefix``; see the module docstring."""
 
@@ -295,23 +316,6 @@ class S3Backend(StorageBackend):
                 raise S3StoreError(f"access denied ({code}) to {url}: {self._where()}") from exc
             raise S3StoreError(f"S3 error {code or status} on {url}: {self._where()}") from exc
 
-    def _retry_stream(self, what: str, fn: Callable[[], T]) -> T:
-        """Retry ``fn`` when a response body breaks mid-stream (botocore does not retry that)."""
-        transient = _transient_errors()
-        for attempt in range(1, STREAM_ATTEMPTS + 1):
-            try:
-                return fn()
-            except transient as exc:
-                if attempt == STREAM_ATTEMPTS:
-                    raise
-                delay = min(8.0, 0.25 * 2**attempt) * random.uniform(0.5, 1.0)
-                log.warning(
-                    "transient S3 error reading %s (%s), attempt %d/%d, retrying in %.1fs",
-                    what, type(exc).__name__, attempt, STREAM_ATTEMPTS, delay,
-                )  # fmt: skip
-                time.sleep(delay)
-        raise AssertionError("unreachable")
-
     # -- StorageBackend ---------------------------------------------------------------------
     def exists(self, path: str) -> bool:
         """HEAD the object; 404 means absent."""
@@ -359,7 +363,7 @@ class S3Backend(StorageBackend):
     def read(self, path: str) -> bytes | memoryview:
         """Bytes of a small object; a memoryview over one bytearray for a ranged large one."""
         key = self._key(path)
-        return self._call(key, lambda: self._retry_stream(key, lambda: self._get(key)))
+        return self._call(key, lambda: retry_stream(key, lambda: self._get(key)))
 
     # -- transfers ---------------------------------------------------------------------------
     def _multipart_upload(self, key: str, view: memoryview) -> None:
@@ -408,7 +412,7 @@ class S3Backend(StorageBackend):
         etag = resp["ETag"]
         futures = [
             _pool(self.max_concurrency).submit(
-                self._retry_stream, key, lambda s=start: self._get_range(key, etag, view[s : s + step], s)
+                retry_stream, key, lambda s=start: self._get_range(key, etag, view[s : s + step], s)
             )
             for start in range(step, size, step)
         ]
@@ -418,7 +422,7 @@ class S3Backend(StorageBackend):
             finally:
                 body.close()  # drops the rest of the stream (and that connection)
         except _transient_errors():
-            self._retry_stream(key, lambda: self._get_range(key, etag, view[:step], 0))
+            retry_stream(key, lambda: self._get_range(key, etag, view[:step], 0))
         except BaseException:
             for f in futures:
                 f.cancel()
