@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from collections import defaultdict
@@ -129,9 +130,19 @@ def test_failed_and_broken_newer_runs_are_ignored(store, serve) -> None:
     assert "Traceback" in server.log() and "setup refuses this version" in server.log()
 
     # A newer successful run whose artifact blob vanished from the store: not loadable, ignored.
-    missing_blob = store.run(bump=100)
-    sha = Run(f"MyFlow/{missing_blob}").end_task["x"].sha
-    (store.root / "MyFlow" / "data" / sha[:2] / sha).unlink()
+    # It is recorded in a side root and moved in without that blob, so the poller can never see
+    # it complete (under load it could otherwise load the run before the blob is deleted).
+    side = Store(store.work.parent / "side-artifacts", store.work)
+    side.root.mkdir()
+    set_artifact_root(str(side.root))
+    try:
+        missing_blob = side.run(bump=100)
+        sha = Run(f"MyFlow/{missing_blob}").end_task["x"].sha
+    finally:
+        set_artifact_root(str(store.root))
+    (side.root / "MyFlow" / "data" / sha[:2] / sha).unlink()
+    shutil.copytree(side.root / "MyFlow" / "data", store.root / "MyFlow" / "data", dirs_exist_ok=True)
+    shutil.copytree(side.root / "MyFlow" / "runs" / missing_blob, store.root / "MyFlow" / "runs" / missing_blob)
     server.wait_for(lambda: missing_blob in server.get("/health").json()["poller"]["failed_runs"], what="blob failure")
     assert "blobs missing" in server.get("/health").json()["poller"]["failed_runs"][missing_blob]
     assert server.served_run() == good and server.get("/ready").status_code == 200
