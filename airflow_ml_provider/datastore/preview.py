@@ -11,6 +11,7 @@ import base64
 import io
 import json
 import math
+import reprlib
 from typing import Any
 
 MAX_ROWS = 50
@@ -20,6 +21,21 @@ MAX_TEXT = 2000
 MAX_VALUES = 20
 MAX_PREVIEW_BYTES = 96 * 1024
 MAX_IMAGE_BYTES = 64 * 1024
+STATS_SAMPLE = 1_000_000  # array statistics over at most this many evenly spaced values
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = MAX_TEXT
+_REPR.maxother = MAX_TEXT
+_REPR.maxlist = _REPR.maxdict = _REPR.maxset = _REPR.maxtuple = 200
+
+
+def _bounded_repr(value: Any) -> str:
+    """repr() that stops early on big containers (plain repr of a huge object costs seconds)."""
+    try:
+        return _REPR.repr(value)
+    except Exception:
+        return f"<{type(value).__name__}>"
 
 
 def _cut(text: str, limit: int = MAX_CELL) -> str:
@@ -71,16 +87,23 @@ def _array_preview(array: Any) -> dict[str, Any]:
     import numpy as np
 
     preview: dict[str, Any] = {"kind": "array", "shape": list(array.shape), "dtype": str(array.dtype)}
-    flat = array.reshape(-1)
+    flat = array.reshape(-1)  # a view for contiguous arrays
     preview["values"] = [_cell(v) for v in flat[:MAX_VALUES].tolist()]
-    if flat.size and np.issubdtype(array.dtype, np.number) and not np.issubdtype(array.dtype, np.complexfloating):
+    numeric = np.issubdtype(array.dtype, np.number) and not np.issubdtype(array.dtype, np.complexfloating)
+    if flat.size and numeric:
+        # A bounded, evenly spaced sample: whole-array nan-statistics copy the array several times
+        # (seconds for 512 MB); min/max/mean/std of a 1M sample describe it well enough to look at.
+        step = max(1, flat.size // STATS_SAMPLE)
+        sample = flat[::step]
         with np.errstate(all="ignore"):
             preview["stats"] = {
-                "min": _cell(float(np.nanmin(flat))),
-                "max": _cell(float(np.nanmax(flat))),
-                "mean": _cell(float(np.nanmean(flat))),
-                "std": _cell(float(np.nanstd(flat))),
+                "min": _cell(float(np.nanmin(sample))),
+                "max": _cell(float(np.nanmax(sample))),
+                "mean": _cell(float(np.nanmean(sample))),
+                "std": _cell(float(np.nanstd(sample))),
             }
+        if step > 1:
+            preview["stats_sample"] = int(sample.size)
     return preview
 
 
@@ -103,10 +126,18 @@ def _image_preview(value: Any) -> dict[str, Any] | None:
 
 
 def _json_preview(value: Any) -> dict[str, Any]:
+    """JSON text of ``value``, encoding only as much as is shown (a 1M-entry dict costs no more)."""
+    pieces: list[str] = []
+    size = 0
     try:
-        text = json.dumps(value, default=repr, indent=1)
+        for chunk in json.JSONEncoder(default=repr, indent=1).iterencode(value):
+            pieces.append(chunk)
+            size += len(chunk)
+            if size > MAX_TEXT:
+                break
+        text = "".join(pieces)
     except (TypeError, ValueError, RecursionError):
-        text = repr(value)
+        text = reprlib.repr(value)
     return {"kind": "json", "text": _cut(text, MAX_TEXT), "truncated": len(text) > MAX_TEXT}
 
 
@@ -117,7 +148,7 @@ def make_preview(value: Any, serializer: str) -> dict[str, Any]:
     except Exception as exc:  # a preview must never fail a step
         preview = {"kind": "text", "text": f"<no preview: {type(exc).__name__}: {_cut(str(exc))}>"}
     if len(json.dumps(preview)) > MAX_PREVIEW_BYTES:
-        preview = {"kind": "text", "text": _cut(repr(value), MAX_TEXT)}
+        preview = {"kind": "text", "text": _cut(_bounded_repr(value), MAX_TEXT)}
     return preview
 
 
@@ -139,4 +170,4 @@ def _make(value: Any, serializer: str) -> dict[str, Any]:
     image = _image_preview(value)
     if image is not None:
         return image
-    return {"kind": "text", "text": _cut(repr(value), MAX_TEXT)}
+    return {"kind": "text", "text": _cut(_bounded_repr(value), MAX_TEXT)}
