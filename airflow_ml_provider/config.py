@@ -12,6 +12,7 @@ to learn where artifacts live, so options resolve in this order:
 from __future__ import annotations
 
 import configparser
+import functools
 import os
 import sys
 from dataclasses import dataclass
@@ -81,14 +82,22 @@ def airflow_home() -> Path:
 
 def _from_airflow_cfg(key: str) -> str | None:
     cfg = Path(os.environ.get("AIRFLOW_CONFIG") or airflow_home() / "airflow.cfg")
-    if not cfg.is_file():
+    try:
+        mtime = cfg.stat().st_mtime
+    except OSError:
         return None
+    return _read_section(str(cfg), mtime).get(key)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_section(path: str, mtime: float) -> dict[str, str]:
+    """The [ml_provider] section of one airflow.cfg version (parsed once per file change)."""
     parser = configparser.RawConfigParser()
     try:
-        parser.read(cfg)
+        parser.read(path)
     except configparser.Error:
-        return None
-    return parser.get(SECTION, key, fallback=None)
+        return {}
+    return dict(parser.items(SECTION)) if parser.has_section(SECTION) else {}
 
 
 def get_option(key: str) -> str:
