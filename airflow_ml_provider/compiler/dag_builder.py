@@ -39,20 +39,33 @@ def dag_params(flow_cls: type) -> dict[str, Param]:
     return params
 
 
-def _task_kwargs(graph: FlowGraph, step: str, flow_cls: type, default_image: str) -> dict[str, Any]:
+def _flow_task_defaults(flow_cls: type, default_image: str) -> dict[str, Any]:
+    """Task arguments shared by every step of a flow (options read once per compile)."""
+    return {
+        "default_image": default_image,
+        "namespace": config.get_option("kubernetes_namespace"),
+        "shared_secrets": [s.strip() for s in config.get_option("kubernetes_secrets").split(",") if s.strip()],
+        "flow_file": inspect.getfile(flow_cls),
+        "flow_class": flow_cls.__name__,
+        "parameter_names": [p.name for p in flow_parameters(flow_cls).values()],
+        "kubernetes_conn_id": config.get_option("kubernetes_conn_id"),
+        "run_tags": list(flow_options(flow_cls).tags),
+    }
+
+
+def _task_kwargs(graph: FlowGraph, step: str, shared: dict[str, Any]) -> dict[str, Any]:
     node = graph[step]
     decorators = node.decorators
-    shared_secrets = [s.strip() for s in config.get_option("kubernetes_secrets").split(",") if s.strip()]
-    kwargs = pod_kwargs(decorators, default_image, config.get_option("kubernetes_namespace"), shared_secrets)
+    kwargs = pod_kwargs(decorators, shared["default_image"], shared["namespace"], shared["shared_secrets"])
     kwargs.update(
-        flow_file=inspect.getfile(flow_cls),
-        flow_class=flow_cls.__name__,
+        flow_file=shared["flow_file"],
+        flow_class=shared["flow_class"],
         step_name=step,
         step_type=node.type,
-        parameter_names=[p.name for p in flow_parameters(flow_cls).values()],
+        parameter_names=shared["parameter_names"],
         step_resources=effective_resources(decorators),
-        kubernetes_conn_id=config.get_option("kubernetes_conn_id"),
-        run_tags=list(flow_options(flow_cls).tags),
+        kubernetes_conn_id=shared["kubernetes_conn_id"],
+        run_tags=shared["run_tags"],
         doc_md=node.doc,
     )
     retry = decorators.get("retry")
@@ -75,9 +88,10 @@ def _build_tasks(graph: FlowGraph, flow_cls: type, default_image: str) -> dict[s
     """
     tasks: dict[str, Any] = {}
     sources: dict[str, Any] = {}  # step -> the XComArg its mapping expands over
+    shared = _flow_task_defaults(flow_cls, default_image)
     for step in graph.topological_order():
         node = graph[step]
-        kwargs = _task_kwargs(graph, step, flow_cls, default_image)
+        kwargs = _task_kwargs(graph, step, shared)
         if graph.foreach_depth(step) == 0:
             tasks[step] = FlowStepOperator(task_id=step, **kwargs)
             continue

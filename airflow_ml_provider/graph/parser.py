@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import os
 from functools import lru_cache
 from typing import Any
 
@@ -20,13 +21,20 @@ def _module_ast(path: str, mtime_key: float) -> ast.Module:
         return ast.parse(fh.read(), filename=path)
 
 
+@lru_cache(maxsize=64)
+def _class_defs(path: str, mtime_key: float) -> dict[str, list[ast.ClassDef]]:
+    """Every class definition of a file by name (one walk of the tree per file version)."""
+    found: dict[str, list[ast.ClassDef]] = {}
+    for node in ast.walk(_module_ast(path, mtime_key)):
+        if isinstance(node, ast.ClassDef):
+            found.setdefault(node.name, []).append(node)
+    return found
+
+
 def _class_def(klass: type) -> tuple[str, ast.ClassDef]:
     path = inspect.getsourcefile(klass) or inspect.getfile(klass)
-    import os
-
-    tree = _module_ast(path, os.path.getmtime(path))
     lineno = getattr(klass, "__firstlineno__", None)
-    candidates = [n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == klass.__name__]
+    candidates = list(_class_defs(path, os.path.getmtime(path)).get(klass.__name__, []))
     if not candidates:
         raise OSError(f"cannot find the source of class {klass.__name__} in {path}")
     if lineno is not None:
