@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 
@@ -13,6 +12,4 @@ def to_airflow_schedule(value: Any) -> Any:
         from airflow.sdk import CronTriggerTimetable
 
         return CronTriggerTimetable(value["cron"], timezone=value["timezone"])
-    if value is None or isinstance(value, str | timedelta):
-        return value
-    return value  # a Timetable or asset schedule given by the user
+    return value  # cron string, preset, timedelta, None, or a Timetable / asset schedule given as is

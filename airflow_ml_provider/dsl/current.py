@@ -15,9 +15,6 @@ class Current:
     def _set(self, **info: Any) -> None:
         self._info = dict(info)
 
-    def _fields(self) -> dict[str, Any]:
-        return dict(self._info)
-
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)

@@ -26,7 +26,7 @@ def _check_start_end(graph: FlowGraph, problems: list[str]) -> bool:
 
 def _check_transitions(graph: FlowGraph, problems: list[str]) -> None:
     for node in graph:
-        has_next = getattr(node, "_has_next", bool(node.out_funcs))
+        has_next = node.has_next
         if node.name == "end" and has_next:
             problems.append(
                 f"{node.where(node.next_lineno)}: the end step must not call self.next(). Remove it."

@@ -29,6 +29,7 @@ class StepNode:
     foreach_var: str | None
     is_join: bool
     doc: str | None = None
+    has_next: bool = False
     decorators: dict[str, Any] = field(default_factory=dict)
     in_funcs: list[str] = field(default_factory=list)
     split_parents: list[str] = field(default_factory=list)

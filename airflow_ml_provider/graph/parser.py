@@ -168,9 +168,9 @@ def parse_flow(flow_cls: type) -> tuple[FlowGraph, list[str], dict[str, dict[str
             foreach_var=parsed.foreach_var,
             is_join=n_args == 2,
             doc=inspect.getdoc(func),
+            has_next=parsed.has_next,
             decorators=dict(getattr(func, "_ml_decorators", {})),
         )
-        nodes[name]._has_next = parsed.has_next  # type: ignore[attr-defined]
         assigned[name] = parsed.assigned
     doc = inspect.cleandoc(flow_cls.__dict__.get("__doc__") or "") or None
     graph = FlowGraph(flow_name=flow_cls.__name__, file=flow_file, nodes=nodes, doc=doc, lineno=flow_def.lineno)

@@ -211,26 +211,25 @@ class TaskRunner:
         self.store.mark_started(inv.run_id, inv.step, inv.task_id, inv.attempt, base)
         self._set_current()
         flow: FlowSpec | None = None
-        records: dict[str, Any] = {}
         try:
             parents = self._parents()
+            base["parents"] = [f"{p['step']}/{p['task_id']}" for p in parents]
             origin = reusable_attempt(
                 self.store, self.graph, self.ctx.origin_run_id, self.ctx.resume_step, inv.step, inv.task_id, parents
             )
             if origin is not None:
-                meta = cloned_meta({**base, "parents": [f"{p['step']}/{p['task_id']}" for p in parents]}, origin)
+                meta = cloned_meta(base, origin)
                 log(f"reused {meta['cloned_from']} from origin run {self.ctx.origin_run_id} (no data copied)")
                 self._finish(meta, started)
                 return meta
             flow, stack = self._make_flow(parents)
-            base["parents"] = [f"{p['step']}/{p['task_id']}" for p in parents]
             base["foreach_stack"] = stack
             self._run_user_code(flow, parents)
             transition = self._check_transition(flow)
             records, new = self._persist(flow)
             meta = {**base, "status": SUCCESS, "artifacts": records, "new_artifacts": new}
             if transition is not None:
-                meta["foreach"] = self._split(flow, records, transition)
+                meta["foreach"] = self._split(flow, transition)
         except BaseException as exc:
             meta = self._failed(base, flow, exc)
             self._finish(meta, started)
@@ -289,9 +288,7 @@ class TaskRunner:
             f"written) in {time.time() - t0:.2f}s")  # fmt: skip
         return records, new
 
-    def _split(
-        self, flow: FlowSpec, records: dict[str, Any], transition: tuple[list[str], str | None]
-    ) -> dict[str, Any]:
+    def _split(self, flow: FlowSpec, transition: tuple[list[str], str | None]) -> dict[str, Any]:
         var = transition[1]
         assert var is not None
         try:

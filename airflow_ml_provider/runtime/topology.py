@@ -32,5 +32,5 @@ def parent_tasks(graph: FlowGraph, step: str, task_id: str, split_task_ids: list
         return [(p, task_id) for p in node.in_funcs]
     parent = node.in_funcs[0]
     if graph[parent].type == "foreach":
-        return [(parent, outer_task_id(task_id) if graph.foreach_depth(step) > 1 else ROOT_TASK)]
+        return [(parent, outer_task_id(task_id))]
     return [(parent, task_id)]
