@@ -135,40 +135,40 @@ def test_object_above_multipart_and_ranged_thresholds(bucket: str, raw_s3, tmp_p
         assert raw_s3.head_object(Bucket=bucket, Key="frommem.bin")["ETag"].strip('"').endswith("-5")
 
 
-def test_ranged_download_requests_and_midstream_retry(bucket: str, proxy, tmp_path: Path) -> None:
+def test_ranged_download_requests_and_midstream_retry(bucket: str, fault_proxy, tmp_path: Path) -> None:
     """Small thresholds through the proxy: the ranges are separate GETs, and a range cut mid-body is re-fetched."""
     data = os.urandom(12 * MB)
     opts = {"ranged_threshold": 4 * MB, "range_size": 3 * MB, "multipart_threshold": 5 * MB, "part_size": 5 * MB}
     with S3(s3root=f"s3://{bucket}", **opts) as s3:
         s3.put("r.bin", data)
-        assert proxy.count("POST") == 2  # create + complete multipart upload
-        proxy.requests.clear()
+        assert fault_proxy.count("POST") == 2  # create + complete multipart upload
+        fault_proxy.requests.clear()
         # The first (plain) GET is cut after half its body: only its first 3 MB range is read, so
         # that costs nothing. The second GET is a range: cut mid-body, then fetched again.
-        proxy.fail("midstream", times=2, match=lambda m, p: m == "GET" and "r.bin" in p)
-        proxy.fail("503", times=1, match=lambda m, p: m == "GET" and "r.bin" in p)
+        fault_proxy.fail("midstream", times=2, match=lambda m, p: m == "GET" and "r.bin" in p)
+        fault_proxy.fail("503", times=1, match=lambda m, p: m == "GET" and "r.bin" in p)
         assert s3.get("r.bin").blob == data
-    gets = [p for m, p in proxy.requests if m == "GET" and "r.bin" in p]
+    gets = [p for m, p in fault_proxy.requests if m == "GET" and "r.bin" in p]
     assert len(gets) == 4 + 2  # 4 ranges of 3 MB (the first from the plain GET), 2 retried
-    assert [mode for mode, _, _ in proxy.injected] == ["midstream", "midstream", "503"]
+    assert [mode for mode, _, _ in fault_proxy.injected] == ["midstream", "midstream", "503"]
 
 
-def test_transient_errors_absorbed(bucket: str, proxy) -> None:
+def test_transient_errors_absorbed(bucket: str, fault_proxy) -> None:
     with S3(s3root=f"s3://{bucket}") as s3:
-        proxy.fail("503", times=2, match=lambda m, p: m == "PUT")
-        proxy.fail("reset", times=1, match=lambda m, p: m == "PUT")
+        fault_proxy.fail("503", times=2, match=lambda m, p: m == "PUT")
+        fault_proxy.fail("reset", times=1, match=lambda m, p: m == "PUT")
         s3.put_many([(f"k{i}", f"v{i}") for i in range(20)])
-        proxy.fail("midstream", times=3, match=lambda m, p: m == "GET")
-        proxy.fail("500", times=2, match=lambda m, p: m == "HEAD")
+        fault_proxy.fail("midstream", times=3, match=lambda m, p: m == "GET")
+        fault_proxy.fail("500", times=2, match=lambda m, p: m == "HEAD")
         assert [o.text for o in s3.get_many([f"k{i}" for i in range(20)])] == [f"v{i}" for i in range(20)]
-        assert s3.info("k3").exists  # (the proxy rewrites a HEAD's Content-Length to 0: no size check)
-    assert sorted(mode for mode, _, _ in proxy.injected) == sorted(
+        assert s3.info("k3").exists  # (the fault_proxy rewrites a HEAD's Content-Length to 0: no size check)
+    assert sorted(mode for mode, _, _ in fault_proxy.injected) == sorted(
         ["503", "503", "reset", "midstream"] * 1 + ["midstream"] * 2 + ["500"] * 2
     )
 
 
-def test_access_denied_is_not_retried_forever(bucket: str, proxy) -> None:
-    proxy.fail("403", times=1, match=lambda m, p: m == "GET")
+def test_access_denied_is_not_retried_forever(bucket: str, fault_proxy) -> None:
+    fault_proxy.fail("403", times=1, match=lambda m, p: m == "GET")
     with S3(s3root=f"s3://{bucket}") as s3:
         s3.put("k", "v")
         with pytest.raises(PermissionError, match=rf"access denied .* s3://{bucket}/k"):

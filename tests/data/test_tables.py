@@ -56,12 +56,12 @@ def test_filters_and_columns(dataset, via: str) -> None:
 
 
 @pytest.mark.parametrize("via", ["arrow", "download"])
-def test_partition_pruning_reads_only_selected_files(dataset, proxy, via: str) -> None:
+def test_partition_pruning_reads_only_selected_files(dataset, fault_proxy, via: str) -> None:
     prefix, df, files = dataset
-    proxy.requests.clear()
+    fault_proxy.requests.clear()
     table = read_table(prefix, columns=["user"], filters=[("year", "=", 2026), ("region", "=", "south")], via=via)
     assert table.num_rows == int(((df.year == 2026) & (df.region == "south")).sum())
-    read = [p.split("?")[0].replace("%3D", "=") for m, p in proxy.requests if m == "GET"]
+    read = [p.split("?")[0].replace("%3D", "=") for m, p in fault_proxy.requests if m == "GET"]
     read = [p for p in read if p.endswith(".parquet")]
     selected = next(f for f in files if "year=2026/region=south" in f).split("/", 2)[2]
     schema_file = files[0].split("/", 2)[2]  # pyarrow reads the first file's footer to infer the schema
