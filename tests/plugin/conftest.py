@@ -11,10 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -24,10 +20,10 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures.airflow_stack import AirflowStack
 from tests.fixtures.moto import free_port
 
 HERE = Path(__file__).resolve().parent
-VENV_BIN = Path(sys.executable).parent
 PASSWORDS = {"admin": "admin-pw", "alice": "alice-pw", "bob": "bob-pw"}
 
 
@@ -82,41 +78,6 @@ class AirflowServer:
             return Http(err.code, err.read(), {k.lower(): v for k, v in err.headers.items()})
 
 
-def _airflow(args: list[str], env: dict[str, str], timeout: int = 300) -> None:
-    proc = subprocess.run(
-        [str(VENV_BIN / "airflow"), *args], env=env, capture_output=True, text=True, timeout=timeout
-    )
-    assert proc.returncode == 0, (
-        f"airflow {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    )
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"api-server exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"api-server not healthy after {timeout}s:\n{log.read_text()[-4000:]}")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop the api-server we started, by its PID (its workers share its process group)."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-
-
 @pytest.fixture(scope="session")
 def airflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowServer]:
     from store_fixtures import build_store
@@ -146,24 +107,19 @@ def airflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Airflow
         "AIRFLOW__ML_PROVIDER__ARTIFACT_ROOT": str(root),
         "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
     }
-    _airflow(["db", "migrate"], env)
-    _airflow(["dags", "reserialize"], env)
-    log = home / "api-server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [str(VENV_BIN / "airflow"), "api-server", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    stack = AirflowStack(home=home, dags=dags, artifact_root=root, url=url, env=env)
+    for args in (["db", "migrate"], ["dags", "reserialize"]):
+        done = stack.airflow(*args)
+        assert done.returncode == 0, f"airflow {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    stack.start("api-server", "api-server", "--port", str(port))
     try:
-        _wait_healthy(url, proc, log)
-        server = AirflowServer(url=url, home=home, env=env, ids=ids, pid=proc.pid)
+        stack.wait_for("api-server health", lambda: stack.request("GET", "/api/v2/monitor/health")[0] == 200,
+                       timeout=120, interval=0.5)  # fmt: skip
+        server = AirflowServer(url=url, home=home, env=env, ids=ids, pid=stack.procs["api-server"].pid)
         for user, password in PASSWORDS.items():
             resp = server.post_json("/auth/token", {"username": user, "password": password}, user=None)
             assert resp.status in (200, 201), resp.text
             server.tokens[user] = resp.json()["access_token"]
         yield server
     finally:
-        _stop(proc)
+        stack.stop()
