@@ -9,6 +9,7 @@ value is control data only: a split's child task ids, or a foreach body task's o
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -66,9 +67,14 @@ class FlowStepOperator(KubernetesPodOperator):
         self.do_xcom_push = True  # our return value; the pod's xcom sidecar is never used
 
     # -- what the task runs ----------------------------------------------------------------
+    @functools.cached_property
+    def store(self) -> FlowDatastore:
+        """The flow's store, built once per task (an S3 backend builds a client from the connection)."""
+        return FlowDatastore(self.flow_class, get_backend())
+
     def code_package(self, run_id: str) -> str:
         """The run's code: packed now by the start task, read from the run record by the others."""
-        store = FlowDatastore(self.flow_class, get_backend())
+        store = self.store
         if self.step_name != "start":
             run = store.read_run(run_id)
             if run and run.get("code_package"):
@@ -189,7 +195,7 @@ class FlowStepOperator(KubernetesPodOperator):
         """``map_index_template`` label "<task id>: <item>", also for failed tasks (found in the grid)."""
         label = inv.task_id
         try:
-            meta = FlowDatastore(self.flow_class, get_backend()).read_attempt(
+            meta = self.store.read_attempt(
                 inv.run_id, inv.step, inv.task_id, inv.attempt
             )
             stack = (meta or {}).get("foreach_stack") or []
@@ -235,7 +241,7 @@ class FlowStepOperator(KubernetesPodOperator):
 
     def record_interrupted(self, inv: StepInvocation, reason: str) -> None:
         """Record a failed attempt when the step process could not (killed, timed out, crashed)."""
-        store = FlowDatastore(self.flow_class, get_backend())
+        store = self.store
         meta = store.read_attempt(inv.run_id, inv.step, inv.task_id, inv.attempt)
         if meta is not None and meta.get("status") in ("success", "failed"):
             return
@@ -250,7 +256,7 @@ class FlowStepOperator(KubernetesPodOperator):
 
     def control_value(self, inv: StepInvocation, context: Any) -> Any:
         """What downstream mapping needs: child task ids of a split, else this task's id."""
-        store = FlowDatastore(self.flow_class, get_backend())
+        store = self.store
         meta = store.read_attempt(inv.run_id, inv.step, inv.task_id, inv.attempt)
         if meta is None or meta.get("status") != "success":
             raise StepProcessFailed(f"step {self.step_name!r} recorded no successful attempt {inv.attempt}")
