@@ -157,3 +157,15 @@ def mark(event, **fields):
     with open(_os.environ["BENCH_MARKS"], "a") as _fh:
         _fh.write(_json.dumps({"event": event, "t": _time.time(), "pid": _os.getpid(), **fields}) + "\\n")
 '''
+
+
+def run_standalone(args: Any, run: Any) -> None:
+    """A benchmark module's ``main``: ``run(workspace)`` in a Workspace (kept with ``--keep``), print the table."""
+    from benchmarks.run_all import print_table
+
+    ws = Workspace(keep=args.keep)
+    try:
+        rows = run(ws)
+    finally:
+        ws.close()
+    print(print_table(rows))

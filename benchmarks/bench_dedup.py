@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmarks._common import PY, Row, Workspace, loadavg, run_cmd, tree_bytes, write_flow
+from benchmarks._common import PY, Row, Workspace, loadavg, run_cmd, run_standalone, tree_bytes, write_flow
 from benchmarks.bench_large_data import FLOW
 
 
@@ -75,14 +75,7 @@ def main() -> None:
     parser.add_argument("--mb", type=int, default=512)
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
-    from benchmarks.run_all import print_table
-
-    ws = Workspace(keep=args.keep)
-    try:
-        rows = run(ws, args.mb)
-    finally:
-        ws.close()
-    print(print_table(rows))
+    run_standalone(args, lambda ws: run(ws, args.mb))
 
 
 if __name__ == "__main__":

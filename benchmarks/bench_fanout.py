@@ -15,7 +15,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from benchmarks._common import PY, Row, Workspace, loadavg, run_cmd
+from benchmarks._common import PY, Row, Workspace, loadavg, run_cmd, run_standalone
 
 FLOW = '''"""A wide foreach (benchmark): the join reads every input's small artifacts."""
 import resource
@@ -131,14 +131,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
-    from benchmarks.run_all import print_table
-
-    ws = Workspace(keep=args.keep)
-    try:
-        rows = run(ws, args.width, args.repeat)
-    finally:
-        ws.close()
-    print(print_table(rows))
+    run_standalone(args, lambda ws: run(ws, args.width, args.repeat))
 
 
 if __name__ == "__main__":

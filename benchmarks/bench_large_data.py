@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import MARK_HELPER, PY, VENV_BIN, Row, Workspace, loadavg, run_cmd, write_flow
+from benchmarks._common import MARK_HELPER, PY, VENV_BIN, Row, Workspace, loadavg, run_cmd, run_standalone, write_flow
 
 FLOW = (
     '''"""Two steps moving one large payload (benchmark)."""
@@ -344,14 +344,8 @@ def main() -> None:
         kind, mb, folder = args.floor
         print(json.dumps(_floor(kind, int(mb), Path(folder))))
         return
-    from benchmarks.run_all import print_table
-
-    ws = Workspace(keep=args.keep)
-    try:
-        rows = run(ws, args.mb, args.repeat, tuple(args.kinds.split(",")), args.variants.split(","))
-    finally:
-        ws.close()
-    print(print_table(rows))
+    kinds, variants = tuple(args.kinds.split(",")), args.variants.split(",")
+    run_standalone(args, lambda ws: run(ws, args.mb, args.repeat, kinds, variants))
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from benchmarks._common import VENV_BIN, Row, Workspace, loadavg, run_cmd
+from benchmarks._common import VENV_BIN, Row, Workspace, loadavg, run_cmd, run_standalone
 from benchmarks.bench_step_overhead import flow_source
 
 HAND_HEAD = '''"""{n} KubernetesPodOperator tasks written by hand (benchmark)."""
@@ -133,14 +133,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
-    from benchmarks.run_all import print_table
-
-    ws = Workspace(keep=args.keep)
-    try:
-        rows = run(ws, args.repeat, args.steps, args.copies)
-    finally:
-        ws.close()
-    print(print_table(rows))
+    run_standalone(args, lambda ws: run(ws, args.repeat, args.steps, args.copies))
 
 
 if __name__ == "__main__":

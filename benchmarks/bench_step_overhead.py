@@ -19,7 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmarks._common import PY, VENV_BIN, Row, Workspace, loadavg, run_cmd, write_flow
+from benchmarks._common import PY, VENV_BIN, Row, Workspace, loadavg, run_cmd, run_standalone, write_flow
 
 
 def flow_source(n: int, cls: str) -> str:
@@ -114,14 +114,7 @@ def main() -> None:
     parser.add_argument("--systems", default=",".join(SYSTEMS))
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
-    from benchmarks.run_all import print_table
-
-    ws = Workspace(keep=args.keep)
-    try:
-        rows = run(ws, args.repeat, args.steps, args.systems.split(","))
-    finally:
-        ws.close()
-    print(print_table(rows))
+    run_standalone(args, lambda ws: run(ws, args.repeat, args.steps, args.systems.split(",")))
 
 
 if __name__ == "__main__":
