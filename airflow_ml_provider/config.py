@@ -68,6 +68,15 @@ OPTIONS: dict[str, Option] = {
         "empty when pods get S3 access from their service account (IRSA / workload identity).",
         "ml-s3-credentials",
     ),
+    "local_warm_start": Option(
+        "True",
+        "Local steps (``execution_mode = local`` and ``python flow.py run``): fork each step from a warm, "
+        "Airflow-free Python that has already imported the step runtime (about 70 ms less per step) "
+        "instead of starting ``python -m airflow_ml_provider.runtime step`` fresh. The step still gets "
+        "the pod's exact arguments, environment and its own process group. ``False`` starts every step "
+        "as a fresh interpreter, as a pod does.",
+        "False",
+    ),
     "max_local_workers": Option(
         "",
         "Parallel tasks for ``python flow.py run``. Empty means the number of CPU cores.",
@@ -121,6 +130,13 @@ def artifact_root() -> str:
     """The configured artifact root, with the empty default resolved under the Airflow home."""
     root = get_option("artifact_root").strip()
     return root or str(airflow_home() / "ml_artifacts")
+
+
+def local_warm_start() -> bool:
+    value = get_option("local_warm_start").strip().lower()
+    if value not in {"true", "false", "1", "0", "yes", "no", ""}:
+        raise ValueError(f"[ml_provider] local_warm_start must be True or False, not {value!r}")
+    return value in {"true", "1", "yes", ""}
 
 
 def execution_mode() -> str:

@@ -1,19 +1,22 @@
 """Run a pod's container command as a local subprocess (``execution_mode = local``).
 
 The process gets the container's command, arguments and environment, with ``python`` resolved
-to the worker's interpreter. Its output streams into the task log line by line. If the task is
-interrupted (execution timeout, ``on_kill``, any exception), the step process is terminated, then
-killed after a grace period, so no orphan keeps running after Airflow gave up on the task.
+to the worker's interpreter; with ``[ml_provider] local_warm_start`` (the default) the process is
+forked from a warm starter rather than started fresh (see ``runtime/warm_start.py``). Its output
+streams into the task log line by line. If the task is interrupted (execution timeout,
+``on_kill``, any exception), the step process is terminated, then killed after a grace period, so
+no orphan keeps running after Airflow gave up on the task.
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 from collections.abc import Callable
 from typing import Any
+
+from airflow_ml_provider import config
+from airflow_ml_provider.runtime.warm_start import start_step, terminate
 
 GRACE_SECONDS = 10
 
@@ -31,14 +34,11 @@ class LocalStepProcess:
             command[0] = sys.executable
         self.argv = command + list(container.args or [])
         self.env = env
-        self.proc: subprocess.Popen[str] | None = None
+        self.proc: Any = None  # subprocess.Popen or WarmProcess
 
     def run(self, emit: Callable[[str], None]) -> int:
         """Run to completion, passing each output line to ``emit``; returns the exit code."""
-        self.proc = subprocess.Popen(
-            self.argv, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            start_new_session=True,
-        )  # fmt: skip
+        self.proc = start_step(self.argv, self.env, warm=config.local_warm_start(), log=emit)
         try:
             assert self.proc.stdout is not None
             for line in self.proc.stdout:
@@ -49,14 +49,5 @@ class LocalStepProcess:
 
     def stop(self) -> None:
         """Terminate the step process group if it still runs (idempotent)."""
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=GRACE_SECONDS)
-        except ProcessLookupError:
-            pass
+        if self.proc is not None:
+            terminate(self.proc, GRACE_SECONDS)

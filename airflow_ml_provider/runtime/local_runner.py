@@ -2,7 +2,10 @@
 
 Each task runs the exact step command an Airflow task runs (see ``runtime/command.py``), so a
 local run and an Airflow run exercise the same runtime and the same store. Tasks of a step run in
-parallel up to ``max_workers``; a step starts when all its parent steps have finished.
+parallel up to ``max_workers``; a step starts when all its parent steps have finished. Step
+processes are forked from a warm starter unless ``[ml_provider] local_warm_start`` is off (see
+``runtime/warm_start.py``); they run in their own process groups, so an interrupted run
+(Ctrl-C, an exception) terminates the ones still running before it returns.
 """
 
 from __future__ import annotations
@@ -10,17 +13,18 @@ from __future__ import annotations
 import getpass
 import os
 import secrets
-import subprocess
 import sys
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timezone
 from typing import Any
 
+from airflow_ml_provider import config
 from airflow_ml_provider.datastore import FlowDatastore, get_backend
 from airflow_ml_provider.graph import FlowGraph
 from airflow_ml_provider.runtime.command import ENV_CONTEXT, RunContext, StepInvocation
 from airflow_ml_provider.runtime.topology import ROOT_TASK
+from airflow_ml_provider.runtime.warm_start import start_step, terminate
 
 _print_lock = threading.Lock()
 
@@ -60,6 +64,9 @@ class LocalRunner:
             origin_run_id=origin_run_id, resume_step=resume_step,
         )  # fmt: skip
         self.store = FlowDatastore(flow_cls.__name__, get_backend())
+        self.warm = config.local_warm_start()
+        self.live: set[Any] = set()  # step processes running now
+        self.stopping = False
 
     def _task_ids(self, step: str) -> list[str]:
         node = self.graph[step]
@@ -77,50 +84,75 @@ class LocalRunner:
             return ids
         return self._task_ids(parent)
 
+    @staticmethod
+    def _say(line: str) -> None:
+        with _print_lock:
+            sys.stdout.write(line if line.endswith("\n") else line + "\n")
+            sys.stdout.flush()
+
     def _run_task(self, step: str, task_id: str) -> None:
         node = self.graph[step]
         retry = node.decorators.get("retry")
         max_retries = retry.times if retry else 0
         env = {**os.environ, ENV_CONTEXT: self.ctx.to_env(), "PYTHONUNBUFFERED": "1"}
         for attempt in range(max_retries + 1):
+            if self.stopping:
+                raise LocalRunFailed("the run was interrupted")
             inv = StepInvocation(
                 self.flow_file, self.flow_cls.__name__, step, self.run_id, task_id, attempt, max_retries
             )
-            proc = subprocess.Popen(
-                inv.argv(sys.executable), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-            )
-            assert proc.stdout is not None
-            for line in proc.stdout:
+            proc = start_step(inv.argv(sys.executable), env, warm=self.warm, log=self._say)
+            with _print_lock:
+                self.live.add(proc)
+            try:
+                assert proc.stdout is not None
+                for line in proc.stdout:
+                    self._say(f"[{step}/{task_id}] {line}")
+                code = proc.wait()
+            finally:
                 with _print_lock:
-                    sys.stdout.write(f"[{step}/{task_id}] {line}")
-                    sys.stdout.flush()
-            if proc.wait() == 0:
+                    self.live.discard(proc)
+            if code == 0:
                 return
         raise LocalRunFailed(f"step {step!r} task {task_id} failed after {max_retries + 1} attempt(s)")
 
     def run(self) -> str:
         """Run every step; returns the run id or raises :class:`LocalRunFailed`."""
         print(f"[ml-provider] {self.flow_cls.__name__} run {self.run_id} -> {self.store.backend.describe()}")
-        pending = list(self.graph.topological_order())
-        done: set[str] = set()
-        running: dict[str, list[Future[None]]] = {}
-        failure: BaseException | None = None
         with ThreadPoolExecutor(self.max_workers) as pool:
-            while (pending and failure is None) or running:
-                if failure is None:
-                    for step in [s for s in pending if all(p in done for p in self.graph[s].in_funcs)]:
-                        pending.remove(step)
-                        running[step] = [pool.submit(self._run_task, step, t) for t in self._task_ids(step)]
-                wait([f for fs in running.values() for f in fs], return_when=FIRST_COMPLETED)
-                for step, futures in list(running.items()):
-                    if all(f.done() for f in futures):
-                        del running[step]
-                        errors = [f.exception() for f in futures if f.exception()]
-                        if errors:
-                            failure = failure or errors[0]
-                        else:
-                            done.add(step)
+            try:
+                failure = self._schedule(pool)
+            except BaseException:  # Ctrl-C or a bug: no step process may outlive the run
+                self.stopping = True
+                pool.shutdown(wait=False, cancel_futures=True)
+                with _print_lock:
+                    live = list(self.live)
+                for proc in live:
+                    terminate(proc, grace=5)
+                raise
         if failure is not None:
             raise LocalRunFailed(f"run {self.run_id} failed: {failure}") from failure
         print(f"[ml-provider] run {self.run_id} finished: {self.flow_cls.__name__}/{self.run_id}")
         return self.run_id
+
+    def _schedule(self, pool: ThreadPoolExecutor) -> BaseException | None:
+        """Submit each step's tasks once its parents are done; returns the first failure."""
+        pending = list(self.graph.topological_order())
+        done: set[str] = set()
+        running: dict[str, list[Future[None]]] = {}
+        failure: BaseException | None = None
+        while (pending and failure is None) or running:
+            if failure is None:
+                for step in [s for s in pending if all(p in done for p in self.graph[s].in_funcs)]:
+                    pending.remove(step)
+                    running[step] = [pool.submit(self._run_task, step, t) for t in self._task_ids(step)]
+            wait([f for fs in running.values() for f in fs], return_when=FIRST_COMPLETED)
+            for step, futures in list(running.items()):
+                if all(f.done() for f in futures):
+                    del running[step]
+                    errors = [f.exception() for f in futures if f.exception()]
+                    if errors:
+                        failure = failure or errors[0]
+                    else:
+                        done.add(step)
+        return failure

@@ -1,0 +1,249 @@
+"""Start step processes fast: fork them from a warm, Airflow-free Python instead of a fresh one.
+
+A fresh ``python -m airflow_ml_provider.runtime step ...`` spends about 80 ms starting the
+interpreter and importing the step runtime before the step runs; TaskFlow's whole per-task cost
+under ``airflow dags test`` is about 65 ms. So a worker process that runs many steps
+(``airflow dags test``, ``python flow.py run``) keeps one *warm starter*: a process started with
+the very same command line (``python -m airflow_ml_provider.runtime warm-start``) that has
+imported the runtime once and then forks one child per step. The child becomes exactly what the
+fresh command would have been: its own session (process group), stdout and stderr on a pipe to
+the worker, the pod's environment (``os.environ`` replaced wholesale), the working directory and
+``sys.argv``; then it runs the same ``main`` and exits through normal interpreter shutdown, so
+``atexit`` handlers run. It never imports Airflow (the starter is not a fork of the worker).
+
+Differences from a fresh interpreter, accepted and documented: the runtime's own modules are
+already imported, and variables read only at interpreter start-up (``PYTHON*``, locale) come from
+the starter; the worker keeps one starter per distinct set of those. Anything that goes wrong
+with the starter falls back to a fresh process (with a warning), never fails a step. Turn it off
+with ``[ml_provider] local_warm_start = False``.
+
+Protocol: the worker and the starter share a Unix socket pair. Per step the worker sends one
+byte carrying two file descriptors (SCM_RIGHTS): its end of a fresh socket pair and the write end
+of the output pipe. The starter forks a *monitor*, which reads the request (one JSON line: argv,
+env, cwd), forks the step, answers ``{"pid": n}``, waits, and answers ``{"exit": code}``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from typing import Any
+
+ENTRY = ["-m", "airflow_ml_provider.runtime"]
+READY_TIMEOUT = 60.0
+# what only interpreter start-up reads: a starter serves requests that agree on these
+_STARTUP_VARS = ("LANG", "LC_ALL", "LC_CTYPE")
+
+
+class WarmStartUnavailable(RuntimeError):
+    """The starter could not take this step; the caller starts a fresh process instead."""
+
+
+def startup_key(python: str, env: dict[str, str]) -> tuple[Any, ...]:
+    return (python, *sorted((k, v) for k, v in env.items() if k.startswith("PYTHON") or k in _STARTUP_VARS))
+
+
+class WarmProcess:
+    """A forked step, with the parts of ``subprocess.Popen`` the callers use."""
+
+    def __init__(self, pid: int, stdout: io.TextIOWrapper, conn: socket.socket, reader: io.BufferedReader) -> None:
+        self.pid = pid
+        self.stdout = stdout
+        self.returncode: int | None = None
+        self._conn = conn
+        self._reader = reader
+
+    def poll(self) -> int | None:
+        if self.returncode is None and select.select([self._conn], [], [], 0)[0]:
+            self._read_exit()
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            if not select.select([self._conn], [], [], timeout)[0]:
+                raise subprocess.TimeoutExpired(["warm-start step", str(self.pid)], timeout or 0)
+            self._read_exit()
+        assert self.returncode is not None
+        return self.returncode
+
+    def _read_exit(self) -> None:
+        line = self._reader.readline()
+        # no answer means the monitor died with the step; report it like a kill
+        self.returncode = int(json.loads(line)["exit"]) if line else -signal.SIGKILL
+        self._reader.close()
+        self._conn.close()
+
+
+class WarmStarter:
+    """The worker's handle on one starter process."""
+
+    def __init__(self, python: str, env: dict[str, str]) -> None:
+        ours, theirs = socket.socketpair()
+        try:
+            self._proc = subprocess.Popen(
+                [python, *ENTRY, "warm-start", str(theirs.fileno())], env=env, pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+        finally:
+            theirs.close()
+        self._control = ours
+        self._lock = threading.Lock()
+        ours.settimeout(READY_TIMEOUT)
+        try:
+            ready = ours.recv(2)
+        except OSError as exc:
+            ready = f"{exc}".encode()
+        ours.settimeout(None)
+        if ready != b"ok":
+            self.close()
+            raise WarmStartUnavailable(f"the warm starter did not come up ({ready!r})")
+
+    def start(self, argv: list[str], env: dict[str, str], cwd: str | None = None) -> WarmProcess:
+        if argv[1:4] != [*ENTRY, "step"]:
+            raise WarmStartUnavailable(f"not a step command: {argv[:4]}")
+        conn, theirs = socket.socketpair()
+        read_fd, write_fd = os.pipe()
+        try:
+            with self._lock:
+                socket.send_fds(self._control, [b"R"], [theirs.fileno(), write_fd])
+            theirs.close()
+            os.close(write_fd)
+            conn.sendall(json.dumps({"argv": argv, "env": env, "cwd": cwd or os.getcwd()}).encode() + b"\n")
+            reader = conn.makefile("rb")
+            line = reader.readline()
+            if not line:
+                raise WarmStartUnavailable("the warm starter closed the request")
+        except BaseException:
+            for closer in (conn.close, theirs.close, lambda: os.close(read_fd), lambda: os.close(write_fd)):
+                try:
+                    closer()
+                except OSError:
+                    pass
+            raise
+        stdout = io.TextIOWrapper(io.FileIO(read_fd, "r"), encoding="utf-8", errors="replace")
+        return WarmProcess(int(json.loads(line)["pid"]), stdout, conn, reader)
+
+    def close(self) -> None:
+        self._control.close()  # the starter exits when its end reads EOF
+        try:
+            self._proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+
+
+_starters: dict[tuple[Any, ...], WarmStarter | None] = {}
+_starters_lock = threading.Lock()
+
+
+def start_step(argv: list[str], env: dict[str, str], *, warm: bool = True, log: Any = None) -> Any:
+    """Start a step command: forked from a warm starter when possible, else a fresh process.
+
+    Returns a ``subprocess.Popen`` or a :class:`WarmProcess`: both have ``pid`` (also the process
+    group), ``stdout`` (text lines), ``poll()`` and ``wait(timeout)``.
+    """
+    if warm and hasattr(os, "fork") and hasattr(socket, "send_fds"):
+        key = startup_key(argv[0], env)
+        try:
+            with _starters_lock:
+                if key not in _starters:
+                    try:
+                        _starters[key] = WarmStarter(argv[0], env)
+                    except (OSError, WarmStartUnavailable) as exc:
+                        _starters[key] = None  # do not retry a starter that failed to come up
+                        if log is not None:
+                            log(f"warm start unavailable, starting steps as fresh processes: {exc}")
+                starter = _starters[key]
+            if starter is not None:
+                return starter.start(argv, env)
+        except (OSError, ValueError, WarmStartUnavailable) as exc:
+            with _starters_lock:
+                _starters[key] = None
+            if log is not None:
+                log(f"warm start failed ({exc}); starting this step as a fresh process")
+    return subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+
+
+def terminate(proc: Any, grace: float = 10.0) -> None:
+    """SIGTERM the step's process group, SIGKILL it after ``grace`` seconds (idempotent)."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=grace)
+    except ProcessLookupError:
+        pass
+
+
+# -- the starter's side -----------------------------------------------------------------------
+def serve(control_fd: int) -> int:
+    """The starter's loop (``python -m airflow_ml_provider.runtime warm-start FD``)."""
+    import airflow_ml_provider.runtime.task_runner  # noqa: F401  (the import this process exists to keep warm)
+
+    control = socket.socket(fileno=control_fd)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # monitors are reaped by the kernel
+    control.sendall(b"ok")
+    while True:
+        try:
+            _msg, fds, _flags, _addr = socket.recv_fds(control, 1, 2)
+        except OSError:
+            return 0
+        if len(fds) != 2:
+            return 0  # EOF: the worker is gone
+        if os.fork() == 0:
+            control.close()
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            request = _monitor(socket.socket(fileno=fds[0]), fds[1])  # returns only in the step process
+            return _run_step(request)
+        for fd in fds:
+            os.close(fd)
+
+
+def _monitor(conn: socket.socket, out_fd: int) -> dict[str, Any]:
+    """Fork the step and report on it; returns (the request) only in the step process."""
+    try:
+        request = json.loads(conn.makefile("rb").readline())
+        pid = os.fork()
+    except BaseException:
+        os._exit(1)
+    if pid == 0:
+        try:
+            conn.close()
+            os.setsid()
+            for target in (1, 2):
+                os.dup2(out_fd, target)
+            os.close(out_fd)
+        except BaseException:
+            os._exit(1)
+        return request
+    try:
+        os.close(out_fd)
+        conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+        _, status = os.waitpid(pid, 0)
+        conn.sendall(json.dumps({"exit": os.waitstatus_to_exitcode(status)}).encode() + b"\n")
+    finally:
+        os._exit(0)
+
+
+def _run_step(request: dict[str, Any]) -> int:
+    """In the forked step: become the fresh command's process, then run the runtime's main."""
+    from airflow_ml_provider.runtime.task_runner import main
+
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    argv = request["argv"]
+    sys.argv = [getattr(sys.modules["__main__"], "__file__", None) or "-m", *argv[3:]]
+    sys.path[0] = os.getcwd()  # what ``python -m`` puts first
+    return main(argv[4:])

@@ -1,0 +1,181 @@
+"""Warm-started steps behave like freshly started ones (``runtime/warm_start.py``).
+
+Each flow here runs twice through ``python flow.py run``, with ``local_warm_start`` on and off,
+and what the step saw of its process is compared: environment, working directory, ``sys.argv``,
+its own session, no Airflow import. Then the starter's failure modes: it dies (steps fall back to
+fresh processes), a step is terminated (its whole process group goes), the run is interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from airflow_ml_provider.client import Flow, namespace, set_artifact_root
+from airflow_ml_provider.runtime import warm_start
+from tests.fixtures.airflow_local import airflow_env
+
+PROBE_FLOW = '''
+import os
+import sys
+from airflow_ml_provider import FlowSpec, step
+
+
+class ProbeFlow(FlowSpec):
+    @step
+    def start(self):
+        self.seen = {
+            "env": os.environ.get("PROBE_VALUE"),
+            "cwd": os.getcwd(),
+            "argv": sys.argv[1:],
+            "own_session": os.getsid(0) == os.getpid(),
+            "airflow_imported": any(m == "airflow" or m.startswith("airflow.") for m in sys.modules),
+            "path0": sys.path[0],
+            "forked_from_starter": "airflow_ml_provider.runtime.warm_start" in sys.modules,
+        }
+        self.pid = os.getpid()
+        self.next(self.end)
+
+    @step
+    def end(self):
+        print("end saw", self.seen["env"], "from pid", self.pid)
+
+
+if __name__ == "__main__":
+    ProbeFlow()
+'''
+
+
+def run_flow(folder: Path, root: Path, filename: str, warm: bool, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(folder / filename), "run"],
+        env=airflow_env(
+            AIRFLOW__ML_PROVIDER__ARTIFACT_ROOT=str(root),
+            AIRFLOW__ML_PROVIDER__LOCAL_WARM_START=str(warm),
+            **env,
+        ),
+        capture_output=True, text=True, timeout=300, cwd=folder,
+    )  # fmt: skip
+
+
+def latest_seen(root: Path) -> dict:
+    set_artifact_root(str(root))
+    namespace(None)
+    return Flow("ProbeFlow").latest_run["start"].task.data.seen
+
+
+def test_a_warm_step_sees_what_a_fresh_step_sees(tmp_path: Path) -> None:
+    (tmp_path / "probe_flow.py").write_text(textwrap.dedent(PROBE_FLOW))
+    seen = {}
+    for warm in (True, False):
+        result = run_flow(tmp_path, tmp_path / f"root-{warm}", "probe_flow.py", warm, PROBE_VALUE=f"v-{warm}")
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        assert f"end saw v-{warm}" in result.stdout
+        seen[warm] = latest_seen(tmp_path / f"root-{warm}")
+    warm_seen, fresh_seen = seen[True], seen[False]
+    assert warm_seen["env"] == "v-True" and fresh_seen["env"] == "v-False"
+    assert warm_seen["forked_from_starter"] is True and fresh_seen["forked_from_starter"] is False
+    assert warm_seen["own_session"] is True and fresh_seen["own_session"] is True
+    assert warm_seen["airflow_imported"] is False
+    for key in ("cwd", "path0"):
+        assert warm_seen[key] == fresh_seen[key], key
+    # same arguments apart from the run id and the artifact root's run-specific values
+    assert warm_seen["argv"][0] == fresh_seen["argv"][0] == "step"
+    assert [a for a in warm_seen["argv"] if a.startswith("--")] == [a for a in fresh_seen["argv"] if a.startswith("--")]
+
+
+def test_steps_fall_back_to_fresh_processes_when_the_starter_dies(tmp_path: Path) -> None:
+    (tmp_path / "probe_flow.py").write_text(textwrap.dedent(PROBE_FLOW))
+    messages: list[str] = []
+    env = airflow_env(AIRFLOW__ML_PROVIDER__ARTIFACT_ROOT=str(tmp_path / "root"), PYTHONUNBUFFERED="1")
+    argv = [sys.executable, "-m", "airflow_ml_provider.runtime", "step", "--help"]
+    first = warm_start.start_step(argv, env, log=messages.append)
+    assert isinstance(first, warm_start.WarmProcess)
+    first.stdout.read()
+    assert first.wait(timeout=60) == 0
+    starter = warm_start._starters[warm_start.startup_key(argv[0], env)]
+    assert starter is not None
+    starter._proc.kill()
+    starter._proc.wait()
+    second = warm_start.start_step(argv, env, log=messages.append)
+    assert isinstance(second, subprocess.Popen), "a dead starter must not fail the step"
+    assert "usage" in second.stdout.read()
+    assert second.wait(timeout=60) == 0
+    assert any("warm start failed" in m for m in messages), messages
+
+
+SLEEPER_FLOW = '''
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from airflow_ml_provider import FlowSpec, step
+
+
+class SleeperFlow(FlowSpec):
+    @step
+    def start(self):
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+        Path(os.environ["PIDS_FILE"]).write_text(f"{os.getpid()} {child.pid}")
+        print("sleeping", flush=True)
+        time.sleep(300)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    SleeperFlow()
+'''
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "State:\tZ" in status.read_text())
+
+
+@pytest.mark.parametrize("warm", [True, False], ids=["warm", "fresh"])
+def test_interrupting_a_local_run_stops_its_steps_and_their_children(tmp_path: Path, warm: bool) -> None:
+    (tmp_path / "sleeper_flow.py").write_text(textwrap.dedent(SLEEPER_FLOW))
+    pids_file = tmp_path / "pids"
+    env = airflow_env(
+        AIRFLOW__ML_PROVIDER__ARTIFACT_ROOT=str(tmp_path / "root"),
+        AIRFLOW__ML_PROVIDER__LOCAL_WARM_START=str(warm),
+        PIDS_FILE=str(pids_file),
+    )
+    runner = subprocess.Popen(
+        [sys.executable, str(tmp_path / "sleeper_flow.py"), "run"], env=env, cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not pids_file.exists() or len(pids_file.read_text().split()) < 2:
+            assert runner.poll() is None, runner.stdout.read() if runner.stdout else ""
+            assert time.monotonic() < deadline, "the step never started"
+            time.sleep(0.2)
+        step_pid, child_pid = map(int, pids_file.read_text().split())
+        runner.send_signal(signal.SIGINT)  # Ctrl-C
+        out, _ = runner.communicate(timeout=60)
+        assert runner.returncode != 0, out
+        deadline = time.monotonic() + 20
+        while (_alive(step_pid) or _alive(child_pid)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _alive(step_pid), f"step process {step_pid} outlived the interrupted run"
+        assert not _alive(child_pid), f"the step's child {child_pid} outlived the interrupted run"
+    finally:
+        if runner.poll() is None:
+            runner.kill()
