@@ -4,7 +4,11 @@
 
 Each system runs an N-step (default 20) and a 2-step (start -> end) linear chain of no-op steps;
 per-step overhead = (wall(N) - wall(2)) / (N - 2), which cancels the command's fixed start-up
-(``import airflow``, parsing, db; or Metaflow's CLI start-up):
+(``import airflow``, parsing, db; or Metaflow's CLI start-up). On a shared machine that
+difference of two 15-60 s walls is noisy, so the two ``airflow dags test`` systems also report
+the **task cadence**: the median gap between consecutive ``[DAG TEST] starting task_id=`` log
+lines of the N-step run (one task's whole cost in the loop: Airflow's bookkeeping, the operator,
+the step process), which a burst of load on a few tasks does not move.
 
   mlp       a FlowSpec under ``airflow dags test`` (local mode: each step is a
             ``python -m airflow_ml_provider.runtime step`` subprocess of the worker)
@@ -16,7 +20,11 @@ per-step overhead = (wall(N) - wall(2)) / (N - 2), which cancels the command's f
 from __future__ import annotations
 
 import argparse
+import itertools
+import re
+import statistics
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from benchmarks._common import PY, VENV_BIN, Row, Workspace, loadavg, run_cmd, run_standalone, write_flow
@@ -48,9 +56,27 @@ def taskflow_source(n: int, dag_id: str) -> str:
     return "\n".join(lines)
 
 
+_TASK_START = re.compile(r"^(\S+)Z .*\[DAG TEST\] starting task_id=")
+
+
+def task_cadence(log: Path) -> float:
+    """Median seconds between consecutive task starts in an ``airflow dags test`` log."""
+    stamps = [
+        datetime.fromisoformat(m.group(1)).timestamp()
+        for m in map(_TASK_START.match, log.read_text(errors="replace").splitlines())
+        if m
+    ]
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    return statistics.median(gaps) if gaps else float("nan")
+
+
+def _log(ws: Workspace, system: str, n: int, rep: int) -> Path:
+    return ws.base / f"overhead-{system}-{n}-{rep}.log"
+
+
 def _one(ws: Workspace, system: str, n: int, rep: int) -> float:
     folder = ws.dir(f"overhead-{system}-{n}")
-    log = ws.base / f"overhead-{system}-{n}-{rep}.log"
+    log = _log(ws, system, n, rep)
     airflow = str(VENV_BIN / "airflow")
     if system == "taskflow":
         dag_id = f"taskflow_linear_{n}"
@@ -76,6 +102,7 @@ SYSTEMS = ["taskflow", "mlp", "metaflow", "mlp-local"]
 def run(ws: Workspace, repeat: int = 3, steps: int = 20, systems: list[str] | None = None) -> list[Row]:
     systems = systems or SYSTEMS
     walls: dict[tuple[str, int], list[float]] = {}
+    cadence: dict[str, list[float]] = {}
     loads: dict[str, list[str]] = {s: [] for s in systems}
     for rep in range(repeat):
         for system in systems:
@@ -83,6 +110,9 @@ def run(ws: Workspace, repeat: int = 3, steps: int = 20, systems: list[str] | No
                 wall = _one(ws, system, n, rep)
                 walls.setdefault((system, n), []).append(wall)
                 print(f"  overhead {system} {n} steps rep {rep}: {wall:.2f} s (load {loadavg()})", flush=True)
+                if n == steps and system in ("taskflow", "mlp"):
+                    cadence.setdefault(system, []).append(task_cadence(_log(ws, system, n, rep)))
+                    print(f"    task cadence {cadence[system][-1]:.3f} s", flush=True)
             loads[system].append(loadavg())
     rows = []
     bench = f"per-step overhead ({steps}-step linear flow)"
@@ -102,6 +132,10 @@ def run(ws: Workspace, repeat: int = 3, steps: int = 20, systems: list[str] | No
                 note="(wall N - wall 2) / (N - 2)",
             )
         )
+        if system in cadence:
+            rows.append(
+                Row(bench, system, "task cadence", cadence[system], baseline=base, note="median gap of task starts")
+            )
         rows.append(Row(bench, system, f"wall {steps} steps", walls[(system, steps)], baseline=base))
         rows.append(Row(bench, system, "wall 2 steps", walls[(system, 2)], baseline=base))
     return rows
