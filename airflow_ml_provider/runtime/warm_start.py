@@ -148,7 +148,7 @@ def start_step(argv: list[str], env: dict[str, str], *, warm: bool = True, log: 
     Returns a ``subprocess.Popen`` or a :class:`WarmProcess`: both have ``pid`` (also the process
     group), ``stdout`` (text lines), ``poll()`` and ``wait(timeout)``.
     """
-    if warm and hasattr(os, "fork") and hasattr(socket, "send_fds"):
+    if warm and argv[1:4] == [*ENTRY, "step"] and hasattr(os, "fork") and hasattr(socket, "send_fds"):
         key = startup_key(argv[0], env)
         try:
             with _starters_lock:
@@ -213,7 +213,8 @@ def serve(control_fd: int) -> int:
 def _monitor(conn: socket.socket, out_fd: int) -> dict[str, Any]:
     """Fork the step and report on it; returns (the request) only in the step process."""
     try:
-        request = json.loads(conn.makefile("rb").readline())
+        with conn.makefile("rb") as reader:  # closed, so the step does not hold the socket open
+            request = json.loads(reader.readline())
         pid = os.fork()
     except BaseException:
         os._exit(1)
