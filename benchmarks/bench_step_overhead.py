@@ -8,7 +8,8 @@ per-step overhead = (wall(N) - wall(2)) / (N - 2), which cancels the command's f
 difference of two 15-60 s walls is noisy, so the two ``airflow dags test`` systems also report
 the **task cadence**: the median gap between consecutive ``[DAG TEST] starting task_id=`` log
 lines of the N-step run (one task's whole cost in the loop: Airflow's bookkeeping, the operator,
-the step process), which a burst of load on a few tasks does not move.
+the step process), which a burst of load on a few tasks does not move, and its ratio per
+repetition (the two systems run back to back, so both saw about the same load).
 
   mlp       a FlowSpec under ``airflow dags test`` (local mode: each step is a
             ``python -m airflow_ml_provider.runtime step`` subprocess of the worker)
@@ -136,6 +137,12 @@ def run(ws: Workspace, repeat: int = 3, steps: int = 20, systems: list[str] | No
             rows.append(
                 Row(bench, system, "task cadence", cadence[system], baseline=base, note="median gap of task starts")
             )
+            if base in cadence and system != base:
+                paired = [ours / theirs for ours, theirs in zip(cadence[system], cadence[base], strict=True)]
+                rows.append(
+                    Row(bench, system, f"cadence / {base} cadence", paired, unit="x",
+                        note="per repetition (the two ran back to back), then the median")
+                )  # fmt: skip
         rows.append(Row(bench, system, f"wall {steps} steps", walls[(system, steps)], baseline=base))
         rows.append(Row(bench, system, "wall 2 steps", walls[(system, 2)], baseline=base))
     return rows
