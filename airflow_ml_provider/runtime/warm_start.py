@@ -189,7 +189,12 @@ def terminate(proc: Any, grace: float = 10.0) -> None:
 # -- the starter's side -----------------------------------------------------------------------
 def serve(control_fd: int) -> int:
     """The starter's loop (``python -m airflow_ml_provider.runtime warm-start FD``)."""
-    import airflow_ml_provider.runtime.task_runner  # noqa: F401  (the import this process exists to keep warm)
+    # the imports this process exists to keep warm, and the lazy ones every step makes
+    import airflow_ml_provider.config
+    import airflow_ml_provider.runtime.task_runner  # noqa: F401
+    from airflow_ml_provider.runtime.command import StepInvocation
+
+    StepInvocation.parser()  # argparse's first use imports gettext/locale
 
     control = socket.socket(fileno=control_fd)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # monitors are reaped by the kernel
