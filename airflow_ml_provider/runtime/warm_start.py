@@ -25,6 +25,7 @@ env, cwd), forks the step, answers ``{"pid": n}``, waits, and answers ``{"exit":
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import os
@@ -195,6 +196,10 @@ def serve(control_fd: int) -> int:
     from airflow_ml_provider.runtime.command import StepInvocation
 
     StepInvocation.parser()  # argparse's first use imports gettext/locale
+    # Everything imported so far is immortal for the collector: children neither scan it (nor
+    # dirty its copy-on-write pages doing so) nor collect it at exit, which halves the ~30 ms a
+    # step process otherwise spends in interpreter shutdown. Finalization itself is unchanged.
+    gc.freeze()
 
     control = socket.socket(fileno=control_fd)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # monitors are reaped by the kernel
