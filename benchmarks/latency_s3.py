@@ -23,10 +23,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -58,32 +56,13 @@ def serve(host: str, port: int, latency_ms: float) -> None:
 def start_latency_server(latency_ms: float, timeout: float = 20.0) -> Iterator[str]:
     """Run this module as a subprocess on a free port; yield its endpoint URL; stop it on exit."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tests.fixtures.moto import free_port
+    from tests.fixtures.moto import start_http_server
 
-    port = free_port()
-    cmd = [sys.executable, __file__, "-p", str(port), "--latency-ms", str(latency_ms)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"latency server exited with code {proc.returncode} before answering")
-            try:
-                with urllib.request.urlopen(f"{url}/moto-api/", timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"latency server did not answer on {url} within {timeout}s") from None
-                time.sleep(0.05)
+    def command(port: int) -> list[str]:
+        return [sys.executable, __file__, "-p", str(port), "--latency-ms", str(latency_ms)]
+
+    with start_http_server(command, "latency server", timeout) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def main() -> None:
