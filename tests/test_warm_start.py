@@ -68,7 +68,11 @@ def run_flow(folder: Path, root: Path, filename: str, warm: bool, **env: str) ->
 def latest_seen(root: Path) -> dict:
     set_artifact_root(str(root))
     namespace(None)
-    return Flow("ProbeFlow").latest_run["start"].task.data.seen
+    try:
+        return Flow("ProbeFlow").latest_run["start"].task.data.seen
+    finally:  # the client's root is process-wide: later tests read their own
+        namespace(None)
+        set_artifact_root(None)
 
 
 def test_a_warm_step_sees_what_a_fresh_step_sees(tmp_path: Path) -> None:
@@ -109,6 +113,56 @@ def test_steps_fall_back_to_fresh_processes_when_the_starter_dies(tmp_path: Path
     assert "usage" in second.stdout.read()
     assert second.wait(timeout=60) == 0
     assert any("warm start failed" in m for m in messages), messages
+
+
+EXIT_FLOW = '''
+import atexit
+import os
+import threading
+import time
+from pathlib import Path
+from airflow_ml_provider import FlowSpec, step
+
+OUT = Path(os.environ["MARKS_DIR"])
+LEFT_OPEN = None
+
+
+def _late_write():
+    time.sleep(0.5)
+    (OUT / "thread").write_text("joined")
+
+
+class ExitFlow(FlowSpec):
+    @step
+    def start(self):
+        global LEFT_OPEN
+        LEFT_OPEN = open(OUT / "left_open", "w")  # never closed by the step
+        LEFT_OPEN.write("buffered")
+        atexit.register(lambda: (OUT / "atexit").write_text("ran"))
+        threading.Thread(target=_late_write).start()  # non-daemon: the process waits for it
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    ExitFlow()
+'''
+
+
+@pytest.mark.parametrize("warm", [True, False], ids=["warm", "fresh"])
+def test_a_step_process_ends_like_an_interpreter(tmp_path: Path, warm: bool) -> None:
+    """Threads joined, atexit handlers run, files left open flushed: also with the fast warm exit."""
+    (tmp_path / "exit_flow.py").write_text(textwrap.dedent(EXIT_FLOW))
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    result = run_flow(tmp_path, tmp_path / "root", "exit_flow.py", warm, MARKS_DIR=str(marks))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (marks / "thread").read_text() == "joined"
+    assert (marks / "atexit").read_text() == "ran"
+    assert (marks / "left_open").read_text() == "buffered"
 
 
 SLEEPER_FLOW = '''

@@ -8,6 +8,7 @@ run exactly the same thing: ``python -m airflow_ml_provider.runtime step ...``.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -38,8 +39,10 @@ class StepInvocation:
             "--attempt", str(self.attempt), "--max-retries", str(self.max_retries), *extra,
         ]  # fmt: skip
 
-    @classmethod
-    def parser(cls) -> argparse.ArgumentParser:
+    @staticmethod
+    @functools.cache
+    def parser() -> argparse.ArgumentParser:
+        """Built once per process (argparse looks up translations on disk for every new parser)."""
         parser = argparse.ArgumentParser(prog="python -m airflow_ml_provider.runtime step")
         parser.add_argument("--flow-file", required=True)
         parser.add_argument("--flow-class", required=True)
