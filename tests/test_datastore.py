@@ -169,6 +169,22 @@ def test_identical_values_share_one_blob(ds: FlowDatastore, tmp_path: Path) -> N
     assert blobs[0].parent.name == first["key"][:2]
 
 
+def test_large_blobs_hashed_while_written_keep_sha256_keys_and_dedup(ds: FlowDatastore, tmp_path: Path) -> None:
+    """From OVERLAP_MIN_BYTES the local store writes while it hashes; keys and dedup are unchanged."""
+    import hashlib
+
+    from airflow_ml_provider.datastore.flow_store import OVERLAP_MIN_BYTES
+
+    data = np.random.default_rng(7).bytes(OVERLAP_MIN_BYTES + 12345)
+    key, written = ds.put_blob(data)
+    assert written is True and key == hashlib.sha256(data).hexdigest()
+    assert bytes(ds.get_blob(key)) == data
+    again_key, again_written = ds.put_blob(memoryview(data))
+    assert (again_key, again_written) == (key, False)
+    files = [p for p in (tmp_path / "StoreFlow" / "data").rglob("*") if p.is_file()]
+    assert [p.name for p in files] == [key], "the second write must leave no temporary file behind"
+
+
 # -- previews ------------------------------------------------------------------------------------
 
 

@@ -7,11 +7,16 @@ lets the attempt metadata file act as the "attempt complete" marker.
 
 from __future__ import annotations
 
+import hashlib
 import mmap
 import os
 import tempfile
+import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
+
+_WRITE_CHUNK = 16 * 1024 * 1024
 
 
 class StorageBackend(ABC):
@@ -72,6 +77,51 @@ class LocalBackend(StorageBackend):
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+    def write_hashed(self, data: bytes | memoryview, staging: str, path_of: Callable[[str], str]) -> tuple[str, bool]:
+        """Store ``data`` at ``path_of(sha256 hex)`` hashing and writing at once; returns ``(key, written)``.
+
+        Hashing 1 GB takes 0.6 s here and writing it 1.5-2.5 s, and both release the GIL, so a
+        thread writes the bytes to a temporary file in ``staging`` while this one hashes. When the
+        key turns out to be stored already, the writer stops and the temporary file goes (the
+        unchanged-input case costs about the hash, as before).
+        """
+        view = memoryview(data).cast("B")
+        folder = self._path(staging)
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+        stop = threading.Event()
+        failed: list[BaseException] = []
+
+        def write() -> None:
+            try:
+                offset = 0
+                while offset < view.nbytes and not stop.is_set():
+                    offset += os.write(fd, view[offset : offset + _WRITE_CHUNK])
+            except BaseException as exc:
+                failed.append(exc)
+            finally:
+                os.close(fd)
+
+        writer = threading.Thread(target=write, name="ml-provider-blob-writer", daemon=True)
+        writer.start()
+        try:
+            key = hashlib.sha256(view).hexdigest()
+            full = self._path(path_of(key))
+            if full.exists():
+                stop.set()
+            writer.join()
+            if stop.is_set():
+                return key, False
+            if failed:
+                raise failed[0]
+            full.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, full)
+            return key, True
+        finally:
+            stop.set()
+            writer.join()
+            Path(tmp).unlink(missing_ok=True)
 
     def exists(self, path: str) -> bool:
         return self._path(path).exists()
