@@ -118,21 +118,20 @@ class WarmStarter:
         conn, theirs = socket.socketpair()
         read_fd, write_fd = os.pipe()
         try:
-            with self._lock:
-                socket.send_fds(self._control, [b"R"], [theirs.fileno(), write_fd])
-            theirs.close()
-            os.close(write_fd)
+            try:
+                with self._lock:
+                    socket.send_fds(self._control, [b"R"], [theirs.fileno(), write_fd])
+            finally:  # the starter holds its own copies now (or never will)
+                theirs.close()
+                os.close(write_fd)
             conn.sendall(json.dumps({"argv": argv, "env": env, "cwd": cwd or os.getcwd()}).encode() + b"\n")
             reader = conn.makefile("rb")
             line = reader.readline()
             if not line:
                 raise WarmStartUnavailable("the warm starter closed the request")
         except BaseException:
-            for closer in (conn.close, theirs.close, lambda: os.close(read_fd), lambda: os.close(write_fd)):
-                try:
-                    closer()
-                except OSError:
-                    pass
+            conn.close()
+            os.close(read_fd)
             raise
         stdout = io.TextIOWrapper(io.FileIO(read_fd, "r"), encoding="utf-8", errors="replace")
         return WarmProcess(int(json.loads(line)["pid"]), stdout, conn, reader)
