@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.bench_fanout [--width 500] [--repeat 1]
 
-Flow (written by this module): start -> body x width -> join -> end, no large arrays. The join
+Flow: tests/flows/wide_flow.py (start -> body x width -> join -> end, no large arrays). The join
 reads three small artifacts of every input and records its own peak RSS: ``VmHWM`` from
 /proc/self/status (this process image) and ``ru_maxrss`` (which on Linux can carry a parent's
 peak across exec; both are shown). Baseline: the same flow 1 wide, in the same run.
@@ -15,56 +15,10 @@ import shutil
 import sys
 from pathlib import Path
 
-from benchmarks._common import PY, Row, Workspace, loadavg, run_cmd, run_standalone
+from benchmarks._common import PY, ROOT, Row, Workspace, loadavg, run_cmd, run_standalone
 
-FLOW = '''"""A wide foreach (benchmark): the join reads every input's small artifacts."""
-import resource
-import sys
-
-from airflow_ml_provider import FlowSpec, Parameter, step
-
-
-def peak_rss_mb():
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-class WideFlow(FlowSpec):
-    width = Parameter("width", default=500)
-
-    @step
-    def start(self):
-        self.items = [f"item{i}" for i in range(self.width)]
-        self.next(self.body, foreach="items")
-
-    @step
-    def body(self):
-        self.item = self.input
-        self.position = self.index
-        self.body_peak_mb = peak_rss_mb()
-        self.next(self.join)
-
-    @step
-    def join(self, inputs):
-        self.order = [i.item for i in inputs]
-        self.positions = [i.position for i in inputs]
-        self.body_peaks_mb = [i.body_peak_mb for i in inputs]
-        self.n_inputs = len(inputs)
-        self.join_peak_mb = peak_rss_mb()
-        self.join_maxrss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        self.next(self.end)
-
-    @step
-    def end(self):
-        print(f"joined {self.n_inputs} tasks; join peak RSS {self.join_peak_mb:.0f} MB", file=sys.stderr)
-
-
-if __name__ == "__main__":
-    WideFlow()
-'''
+# the flow the foreach tests run (no large arrays at its default big_mb=0)
+FLOW_FILE = ROOT / "tests" / "flows" / "wide_flow.py"
 
 
 def _join_figures(root: Path) -> dict[str, float]:
@@ -82,7 +36,7 @@ def _join_figures(root: Path) -> dict[str, float]:
 def run(ws: Workspace, width: int = 500, repeat: int = 1) -> list[Row]:
     folder = ws.dir("fanout")
     flow_file = folder / "wide_flow.py"
-    flow_file.write_text(FLOW)
+    shutil.copy(FLOW_FILE, flow_file)
     got: dict[int, dict[str, list]] = {}
     for rep in range(repeat):
         for w in (1, width):

@@ -40,37 +40,10 @@ from airflow_ml_provider.datastore.flow_store import FlowDatastore
 from airflow_ml_provider.datastore.preview import make_preview
 from airflow_ml_provider.datastore.s3 import MB, S3Backend
 from airflow_ml_provider.datastore.serializers import deserialize, serialize
+from benchmarks.payloads import make_payload
 from tests.fixtures.moto import start_moto_server
 
 HUGE = 1 << 62
-
-
-def make_frame(target_mb: int) -> Any:
-    """A DataFrame whose Arrow IPC form is about ``target_mb`` MiB (mixed column types)."""
-    import numpy as np
-    import pandas as pd
-
-    def build(rows: int) -> Any:
-        rng = np.random.default_rng(0)
-        words = np.array([f"customer-{i:06d}" for i in range(5000)], dtype=object)
-        return pd.DataFrame(
-            {
-                "id": np.arange(rows, dtype="int64"),
-                "amount": rng.gamma(2.0, 50.0, rows),
-                "day": pd.Timestamp("2026-01-01") + pd.to_timedelta(np.arange(rows), unit="s"),
-                "customer": pd.array(words[rng.integers(0, len(words), rows)], dtype="str"),
-            }
-        )
-
-    probe = 200_000
-    per_row = _nbytes(serialize("x", build(probe))[1]) / probe
-    return build(int(target_mb * MB / per_row))
-
-
-def make_array(target_mb: int) -> Any:
-    import numpy as np
-
-    return np.random.default_rng(0).random(target_mb * MB // 8)
 
 
 def _nbytes(data: bytes | memoryview) -> int:
@@ -217,12 +190,12 @@ def main() -> None:
                                           aws_access_key_id="testing", aws_secret_access_key="testing",
                                           config=_botocore_config(12))  # fmt: skip
         try:
-            payloads = {"dataframe": lambda: make_frame(args.mb), "array": lambda: make_array(args.mb)}
-            for name, build in payloads.items():
+            payloads = {"dataframe": "dataframe", "array": "ndarray"}
+            for name, kind in payloads.items():
                 if args.only and name != args.only:
                     continue
                 started = time.perf_counter()
-                value = build()
+                value = make_payload(kind, args.mb)
                 print(f"built {name} in {time.perf_counter() - started:.1f}s", flush=True)
                 results.append(bench_payload(name, value, args.repeat, s3, tmp))
                 del value
