@@ -173,7 +173,7 @@ def test_large_blobs_hashed_while_written_keep_sha256_keys_and_dedup(ds: FlowDat
     """From OVERLAP_MIN_BYTES the local store writes while it hashes; keys and dedup are unchanged."""
     import hashlib
 
-    from airflow_ml_provider.datastore.flow_store import OVERLAP_MIN_BYTES
+    from airflow_ml_provider.datastore.backend import OVERLAP_MIN_BYTES
 
     data = np.random.default_rng(7).bytes(OVERLAP_MIN_BYTES + 12345)
     key, written = ds.put_blob(data)

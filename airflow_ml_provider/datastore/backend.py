@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 _WRITE_CHUNK = 16 * 1024 * 1024
+# from this size a local blob is written while it is hashed (LocalBackend.write_hashed)
+OVERLAP_MIN_BYTES = 32 * 1024 * 1024
 
 
 class StorageBackend(ABC):
@@ -34,6 +36,18 @@ class StorageBackend(ABC):
 
     @abstractmethod
     def exists(self, path: str) -> bool: ...
+
+    def write_hashed(self, data: bytes | memoryview, staging: str, path_of: Callable[[str], str]) -> tuple[str, bool]:
+        """Store ``data`` at ``path_of(sha256 hex)`` unless it is there; returns ``(key, written)``.
+
+        ``staging`` is a folder on the same store a backend may write temporary objects to.
+        """
+        key = hashlib.sha256(data).hexdigest()
+        path = path_of(key)
+        if self.exists(path):
+            return key, False
+        self.write(path, data)
+        return key, True
 
     @abstractmethod
     def list_dir(self, prefix: str) -> list[str]:
@@ -79,7 +93,7 @@ class LocalBackend(StorageBackend):
             raise
 
     def write_hashed(self, data: bytes | memoryview, staging: str, path_of: Callable[[str], str]) -> tuple[str, bool]:
-        """Store ``data`` at ``path_of(sha256 hex)`` hashing and writing at once; returns ``(key, written)``.
+        """From ``OVERLAP_MIN_BYTES``, hash and write at once; returns ``(key, written)``.
 
         Hashing 1 GB takes 0.6 s here and writing it 1.5-2.5 s, and both release the GIL, so a
         thread writes the bytes to a temporary file in ``staging`` while this one hashes. When the
@@ -87,6 +101,8 @@ class LocalBackend(StorageBackend):
         unchanged-input case costs about the hash, as before).
         """
         view = memoryview(data).cast("B")
+        if view.nbytes < OVERLAP_MIN_BYTES:
+            return super().write_hashed(data, staging, path_of)
         folder = self._path(staging)
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")

@@ -15,11 +15,10 @@ written attempt; readers take the newest attempt whose status is ``success``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
-from airflow_ml_provider.datastore.backend import LocalBackend, StorageBackend, get_backend
+from airflow_ml_provider.datastore.backend import StorageBackend, get_backend
 from airflow_ml_provider.datastore.ids import check_content_key, check_id
 from airflow_ml_provider.datastore.preview import make_preview
 from airflow_ml_provider.datastore.serializers import deserialize, serialize, type_name
@@ -27,8 +26,6 @@ from airflow_ml_provider.datastore.serializers import deserialize, serialize, ty
 SUCCESS = "success"
 FAILED = "failed"
 RUNNING = "running"
-# from this size a local blob is written while it is hashed (LocalBackend.write_hashed)
-OVERLAP_MIN_BYTES = 32 * 1024 * 1024
 
 
 def _dumps(doc: dict[str, Any]) -> bytes:
@@ -49,15 +46,7 @@ class FlowDatastore:
 
     def put_blob(self, data: bytes | memoryview) -> tuple[str, bool]:
         """Store ``data`` under its sha256; returns ``(key, written)`` (False: already stored)."""
-        size = data.nbytes if isinstance(data, memoryview) else len(data)
-        if isinstance(self.backend, LocalBackend) and size >= OVERLAP_MIN_BYTES:
-            return self.backend.write_hashed(data, f"{self.flow_name}/data", self.blob_path)
-        key = hashlib.sha256(data).hexdigest()
-        path = self.blob_path(key)
-        if self.backend.exists(path):
-            return key, False
-        self.backend.write(path, data)
-        return key, True
+        return self.backend.write_hashed(data, f"{self.flow_name}/data", self.blob_path)
 
     def get_blob(self, key: str) -> bytes | memoryview:
         return self.backend.read(self.blob_path(key))

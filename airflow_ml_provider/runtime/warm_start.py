@@ -53,6 +53,11 @@ class WarmStartUnavailable(RuntimeError):
     """The starter could not take this step; the caller starts a fresh process instead."""
 
 
+def is_step_command(argv: list[str]) -> bool:
+    """``python -m airflow_ml_provider.runtime step ...``: the only command a starter runs."""
+    return argv[1:4] == [*ENTRY, "step"]
+
+
 def startup_key(python: str, env: dict[str, str]) -> tuple[Any, ...]:
     return (python, *sorted((k, v) for k, v in env.items() if k.startswith("PYTHON") or k in _STARTUP_VARS))
 
@@ -113,8 +118,7 @@ class WarmStarter:
             raise WarmStartUnavailable(f"the warm starter did not come up ({ready!r})")
 
     def start(self, argv: list[str], env: dict[str, str], cwd: str | None = None) -> WarmProcess:
-        if argv[1:4] != [*ENTRY, "step"]:
-            raise WarmStartUnavailable(f"not a step command: {argv[:4]}")
+        """Fork a step command (see :func:`is_step_command`) with this argv, env and cwd."""
         conn, theirs = socket.socketpair()
         read_fd, write_fd = os.pipe()
         try:
@@ -154,7 +158,7 @@ def start_step(argv: list[str], env: dict[str, str], *, warm: bool = True, log: 
     Returns a ``subprocess.Popen`` or a :class:`WarmProcess`: both have ``pid`` (also the process
     group), ``stdout`` (text lines), ``poll()`` and ``wait(timeout)``.
     """
-    if warm and argv[1:4] == [*ENTRY, "step"] and hasattr(os, "fork") and hasattr(socket, "send_fds"):
+    if warm and is_step_command(argv) and hasattr(os, "fork") and hasattr(socket, "send_fds"):
         key = startup_key(argv[0], env)
         try:
             with _starters_lock:
