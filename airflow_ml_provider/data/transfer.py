@@ -13,10 +13,11 @@ Why it is shaped this way
       batch of several large objects is not split into more streams than there are threads (moto
       copies the whole object for every ranged GET; real S3 does not care).
     * Bounded memory: every download streams in ``CHUNK`` pieces straight to its own file; uploads
-      of files read one part per worker (``max_workers x part_size`` at most).
+      of files send zero-copy slices of a read-only ``mmap`` of the file, checked with CRC32 per
+      part (``datastore.s3_io.multipart_upload``, shared with the artifact store).
     * Retries: botocore's ``standard`` mode retries each request (connection errors, 5xx,
       throttling, with backoff and jitter). A body that breaks mid-stream is invisible to it, so
-      each object (or range) is fetched again from its start, up to ``datastore.s3.STREAM_ATTEMPTS`` times.
+      each object (or range) is fetched again from its start, up to ``datastore.s3_io.STREAM_ATTEMPTS`` times.
     * Progress: a log line at most every ``progress_interval`` seconds while a batch runs:
       objects done, bytes, MB/s.
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
+import mmap
 import os
 import threading
 import time
@@ -32,18 +34,16 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from airflow_ml_provider.datastore.s3 import _results, _transient_errors, retry_stream
+from airflow_ml_provider.datastore.s3_io import MB, gather, multipart_upload, retry_stream, transient_errors
 
 log = logging.getLogger("airflow_ml_provider.data.s3")
 T = TypeVar("T")
 
-MB = 1 << 20
 CHUNK = 1 * MB
 RANGED_THRESHOLD = 64 * MB
 RANGE_SIZE = 32 * MB  # smallest range worth its own request
 MULTIPART_THRESHOLD = 64 * MB
 PART_SIZE = 16 * MB
-_MAX_PARTS = 10_000
 
 
 def default_workers() -> int:
@@ -123,7 +123,7 @@ class TransferEngine:
             out = [fn(items[0], progress)]
         else:
             futures: list[Future[Any]] = [self.objects.submit(fn, item, progress) for item in items]
-            out = _results(futures)
+            out = gather(futures)
         progress.finish()
         return out
 
@@ -161,13 +161,13 @@ class TransferEngine:
                     _copy_to_fd(body, fd, 0, min(step, size), progress)
                 finally:
                     body.close()  # drops the rest of the first stream
-            except _transient_errors():
+            except transient_errors():
                 self._range(bucket, key, etag, fd, 0, min(step, size), progress)
             except BaseException:
                 for f in futures:
                     f.cancel()
                 raise
-            _results(futures)
+            gather(futures)
             return meta
         finally:
             os.close(fd)
@@ -187,12 +187,9 @@ class TransferEngine:
         view = memoryview(data).cast("B")
         if view.nbytes < self.multipart_threshold:
             self.client.put_object(Bucket=bucket, Key=key, Body=data, **extra)
-        else:
-            read = lambda start, n: view[start : start + n].tobytes()  # noqa: E731
-            self._multipart(bucket, key, view.nbytes, read, extra, progress)
-            progress.add(objects=1)
+            progress.add(view.nbytes, 1)
             return
-        progress.add(view.nbytes, 1)
+        self._multipart(bucket, key, view, extra, progress)
 
     def upload_file(self, bucket: str, key: str, path: str, extra: dict[str, Any], progress: Progress) -> None:
         size = os.path.getsize(path)
@@ -201,38 +198,19 @@ class TransferEngine:
                 self.client.put_object(Bucket=bucket, Key=key, Body=f, **extra)
             progress.add(size, 1)
             return
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            self._multipart(bucket, key, size, lambda start, n: os.pread(fd, n, start), extra, progress)
-        finally:
-            os.close(fd)
-        progress.add(objects=1)
-
-    def _multipart(
-        self, bucket: str, key: str, size: int, read: Callable[[int, int], bytes], extra: dict[str, Any],
-        progress: Progress,
-    ) -> None:  # fmt: skip
-        """Concurrent multipart upload; one part in memory per worker; aborted on any failure."""
-        part = max(self.part_size, -(-size // _MAX_PARTS))
-        s3 = self.client
-        upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, **extra)["UploadId"]
-
-        def put_part(number: int, start: int) -> dict[str, Any]:
-            body = read(start, min(part, size - start))
-            resp = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body)
-            progress.add(len(body))
-            return {"PartNumber": number, "ETag": resp["ETag"]}
-
-        try:
-            futures = [self.parts.submit(put_part, n, s) for n, s in enumerate(range(0, size, part), start=1)]
-            parts = _results(futures)
-            s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
-        except BaseException:
+        # Parts are slices of a read-only map of the file: the page cache, not a copy per worker.
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            view = memoryview(mapped)
             try:
-                s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
-            except Exception as exc:  # the original error matters more; lifecycle rules clean up
-                log.warning("could not abort multipart upload of s3://%s/%s: %s", bucket, key, exc)
-            raise
+                self._multipart(bucket, key, view, extra, progress)
+            finally:
+                view.release()  # the map cannot close while a view of it is alive
+
+    def _multipart(self, bucket: str, key: str, view: memoryview, extra: dict[str, Any], progress: Progress) -> None:
+        multipart_upload(
+            self.client, bucket, key, view, part_size=self.part_size, pool=self.parts, extra=extra, on_part=progress.add
+        )
+        progress.add(objects=1)
 
 
 def _head_fields(resp: dict[str, Any]) -> dict[str, Any]:

@@ -43,28 +43,24 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import sys
 import threading
-import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from airflow_ml_provider.datastore.backend import StorageBackend
+from airflow_ml_provider.datastore.s3_io import MB, gather, multipart_upload, retry_stream, transient_errors
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-MB = 1 << 20
 MULTIPART_THRESHOLD = 64 * MB  # below: one PutObject (atomic, no transfer machinery)
 PART_SIZE = 16 * MB
 RANGED_THRESHOLD = 64 * MB  # below: one GetObject
 RANGE_SIZE = 16 * MB
 MAX_CONCURRENCY = 10
 MAX_ATTEMPTS = 6  # botocore attempts per request
-STREAM_ATTEMPTS = 4  # our attempts per GET whose body broke mid-stream
-_MAX_PARTS = 10_000
 _READ_CHUNK = 8 * MB
 
 
@@ -136,45 +132,6 @@ def s3_env_for_subprocess(aws_conn_id: str | None = None) -> dict[str, str]:
     return env
 
 
-class _ViewReader:
-    """Seekable file object over a memoryview whose reads return zero-copy slices."""
-
-    def __init__(self, view: memoryview) -> None:
-        self._view = view
-        self._pos = 0
-
-    def __len__(self) -> int:
-        return self._view.nbytes
-
-    def read(self, size: int | None = -1) -> memoryview:
-        end = self._view.nbytes if size is None or size < 0 else min(self._pos + size, self._view.nbytes)
-        chunk = self._view[self._pos : end]
-        self._pos = end
-        return chunk
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        base = (0, self._pos, self._view.nbytes)[whence]
-        self._pos = max(0, min(base + offset, self._view.nbytes))
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos
-
-    def readable(self) -> bool:
-        return True
-
-    seekable = readable
-
-
-def _transient_errors() -> tuple[type[BaseException], ...]:
-    import botocore.exceptions as bce
-    from urllib3.exceptions import ProtocolError
-
-    # Errors of a body read; request-level ones (connect, 5xx, throttling) botocore already retried.
-    names = ("ConnectionClosedError", "IncompleteReadError", "ReadTimeoutError")
-    return (*(getattr(bce, n) for n in names), bce.ResponseStreamingError, ProtocolError, ConnectionError)
-
-
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 _POOLS_LOCK = threading.Lock()
 
@@ -195,27 +152,6 @@ def _pool(size: int) -> ThreadPoolExecutor:
         if size not in _POOLS:
             _POOLS[size] = ThreadPoolExecutor(max_workers=size, thread_name_prefix="ml-s3")
         return _POOLS[size]
-
-
-def retry_stream(what: str, fn: Callable[[], T]) -> T:
-    """Run ``fn`` again (whole object or one range) when a response body broke mid-stream.
-
-    botocore retries failed requests but not a body that breaks while being read.
-    """
-    transient = _transient_errors()
-    for attempt in range(1, STREAM_ATTEMPTS + 1):
-        try:
-            return fn()
-        except transient as exc:
-            if attempt == STREAM_ATTEMPTS:
-                raise
-            delay = min(8.0, 0.25 * 2**attempt) * random.uniform(0.5, 1.0)
-            log.warning(
-                "transient S3 error reading %s (%s), attempt %d/%d, retrying in %.1fs",
-                what, type(exc).__name__, attempt, STREAM_ATTEMPTS, delay,
-            )  # fmt: skip
-            time.sleep(delay)
-    raise AssertionError("unreachable")
 
 
 class S3Backend(StorageBackend):
@@ -367,37 +303,9 @@ class S3Backend(StorageBackend):
 
     # -- transfers ---------------------------------------------------------------------------
     def _multipart_upload(self, key: str, view: memoryview) -> None:
-        size = view.nbytes
-        part = max(self.part_size, -(-size // _MAX_PARTS))
-        s3 = self.client
-        upload_id = s3.create_multipart_upload(Bucket=self.bucket, Key=key, ChecksumAlgorithm="CRC32")["UploadId"]
-
-        def put_part(number: int, start: int) -> dict[str, Any]:
-            body = _ViewReader(view[start : start + part])
-            resp = s3.upload_part(
-                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body,
-                ChecksumAlgorithm="CRC32",
-            )  # fmt: skip
-            done = {"PartNumber": number, "ETag": resp["ETag"]}
-            if resp.get("ChecksumCRC32"):
-                done["ChecksumCRC32"] = resp["ChecksumCRC32"]
-            return done
-
-        try:
-            futures = [
-                _pool(self.max_concurrency).submit(put_part, n, start)
-                for n, start in enumerate(range(0, size, part), start=1)
-            ]
-            parts = _results(futures)
-            s3.complete_multipart_upload(
-                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
-            )
-        except BaseException:
-            try:
-                s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
-            except Exception as exc:  # the original error matters more; S3 lifecycle rules clean up
-                log.warning("could not abort multipart upload of s3://%s/%s: %s", self.bucket, key, exc)
-            raise
+        multipart_upload(
+            self.client, self.bucket, key, view, part_size=self.part_size, pool=_pool(self.max_concurrency)
+        )
 
     def _get(self, key: str) -> bytes | memoryview:
         resp = self.client.get_object(Bucket=self.bucket, Key=key)
@@ -421,13 +329,13 @@ class S3Backend(StorageBackend):
                 _read_into(body, view[:step])
             finally:
                 body.close()  # drops the rest of the stream (and that connection)
-        except _transient_errors():
+        except transient_errors():
             retry_stream(key, lambda: self._get_range(key, etag, view[:step], 0))
         except BaseException:
             for f in futures:
                 f.cancel()
             raise
-        _results(futures)
+        gather(futures)
         return view
 
     def _get_range(self, key: str, etag: str, dest: memoryview, start: int) -> None:
@@ -448,15 +356,3 @@ def _read_into(body: Any, dest: memoryview) -> None:
         if not got:
             raise IncompleteReadError(actual_bytes=filled, expected_bytes=total)
         filled += got
-
-
-def _results(futures: list[Future[T]]) -> list[T]:
-    """Results in order; on the first failure cancel what has not started and re-raise."""
-    done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-    failed = [f for f in done if f.exception() is not None]
-    if failed:
-        for f in pending:
-            f.cancel()
-        wait(pending)
-        raise failed[0].exception()  # type: ignore[misc]
-    return [f.result() for f in futures]

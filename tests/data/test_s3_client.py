@@ -126,8 +126,11 @@ def test_object_above_multipart_and_ranged_thresholds(bucket: str, raw_s3, tmp_p
     big.write_bytes(data)
     with S3(s3root=f"s3://{bucket}") as s3:
         s3.put_files([("big.bin", str(big))])
-        etag = raw_s3.head_object(Bucket=bucket, Key="big.bin")["ETag"]
-        assert etag.strip('"').endswith("-5")  # 5 parts of 16 MB: it was a multipart upload
+        head = raw_s3.head_object(Bucket=bucket, Key="big.bin", ChecksumMode="ENABLED")
+        assert head["ETag"].strip('"').endswith("-5")  # 5 parts of 16 MB: it was a multipart upload
+        # S3 checked every part's CRC32 and keeps a composite checksum of the object.
+        assert head["ChecksumCRC32"] and head.get("ChecksumType", "COMPOSITE") == "COMPOSITE"
+        assert big.read_bytes() == data  # the file was only mapped for reading, not changed
         obj = s3.get("big.bin")
         assert obj.size == len(data)
         assert hashlib.sha256(Path(obj.path).read_bytes()).digest() == hashlib.sha256(data).digest()
