@@ -1,7 +1,8 @@
 """Data access at scale for steps: a fast S3 client, Parquet tables, and foreach sharding.
 
-``S3`` (:mod:`.s3`), ``read_table`` / ``read_pandas`` / ``write_table`` (:mod:`.tables`) and
-``shard`` (:mod:`.sharding`). Importing this package loads neither boto3 nor pyarrow.
+``S3`` (:mod:`.s3`; what it returns and raises: :mod:`.objects`), ``read_table`` /
+``read_pandas`` / ``write_table`` (:mod:`.tables`) and ``shard`` (:mod:`.sharding`). Importing
+this package loads neither boto3 nor pyarrow.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ __all__ = [
 ]  # fmt: skip
 
 _WHERE = {
-    "S3": "s3", "S3Error": "s3", "S3NotFound": "s3", "S3Object": "s3", "S3PutObject": "s3",
+    "S3": "s3", "S3Error": "objects", "S3NotFound": "objects", "S3Object": "objects", "S3PutObject": "objects",
     "read_table": "tables", "read_pandas": "tables", "write_table": "tables", "shard": "sharding",
 }  # fmt: skip
 

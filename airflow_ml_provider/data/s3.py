@@ -46,74 +46,21 @@ import tempfile
 import threading
 import weakref
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import Any
 
+from airflow_ml_provider.data.objects import (
+    S3AccessDenied,
+    S3Error,
+    S3NotFound,
+    S3Object,
+    S3PutObject,
+    S3URLError,
+    call_s3,
+    split_url,
+)
 from airflow_ml_provider.data.transfer import Progress, TransferEngine, default_workers
 
-
-class S3Error(RuntimeError):
-    """An S3 failure with the URL it concerns."""
-
-
-class S3NotFound(S3Error, FileNotFoundError):
-    """The object (or bucket) does not exist."""
-
-
-class S3AccessDenied(S3Error, PermissionError):
-    """Credentials were refused for this URL."""
-
-
-class S3URLError(S3Error, ValueError):
-    """A key that cannot be turned into a URL with this client's root."""
-
-
-class S3PutObject(NamedTuple):
-    """One object for ``put_many`` (``value``) or ``put_files`` (``path``), as in Metaflow."""
-
-    key: str
-    value: bytes | str | None = None
-    path: str | None = None
-    content_type: str | None = None
-    metadata: dict[str, str] | None = None
-
-
-class S3Object:
-    """An object or prefix in S3, with an optional local copy (``path``) while the client is open."""
-
-    def __init__(
-        self, url: str, key: str, *, prefix: str | None = None, path: str | None = None, size: int | None = None,
-        exists: bool = True, content_type: str | None = None, metadata: dict[str, str] | None = None,
-        last_modified: int | None = None, etag: str | None = None,
-    ) -> None:  # fmt: skip
-        self.url, self.key, self.prefix, self.path = url, key, prefix, path
-        self.size, self.exists = size, exists
-        self.content_type, self.metadata = content_type, metadata
-        self.last_modified, self.etag = last_modified, etag
-
-    @property
-    def downloaded(self) -> bool:
-        return self.path is not None and os.path.exists(self.path)
-
-    @property
-    def has_info(self) -> bool:
-        return self.content_type is not None or self.metadata is not None
-
-    @property
-    def blob(self) -> bytes | None:
-        """The object's bytes, read from the local file now (None if it was not downloaded)."""
-        if self.path is None:
-            return None
-        with open(self.path, "rb") as f:
-            return f.read()
-
-    @property
-    def text(self) -> str | None:
-        blob = self.blob
-        return None if blob is None else blob.decode("utf-8")
-
-    def __repr__(self) -> str:
-        state = "" if self.exists else " missing"
-        return f"<S3Object {self.url} size={self.size}{state}>"
+__all__ = ["S3", "S3AccessDenied", "S3Error", "S3NotFound", "S3Object", "S3PutObject", "S3URLError", "run_root"]
 
 
 class S3:
@@ -224,7 +171,7 @@ class S3:
             pages = self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=bucket, Prefix=prefix, Delimiter=delimiter
             )
-            for page in _call(url, lambda: list(pages)):
+            for page in call_s3(url, lambda: list(pages)):
                 for item in page.get("Contents", ()):
                     modified = item.get("LastModified")
                     out.append(
@@ -252,7 +199,7 @@ class S3:
         def one(url: str, progress: Progress) -> S3Object:
             bucket, key = split_url(url)
             try:
-                head = _call(url, lambda: self.client.head_object(Bucket=bucket, Key=key))
+                head = call_s3(url, lambda: self.client.head_object(Bucket=bucket, Key=key))
             except S3NotFound:
                 if return_missing:
                     return self._obj(url, exists=False)
@@ -293,7 +240,7 @@ class S3:
             bucket, key = split_url(url)
             dest = self._tmp(url)
             try:
-                meta = _call(url, lambda: self.engine.download(bucket, key, dest, streams, progress))
+                meta = call_s3(url, lambda: self.engine.download(bucket, key, dest, streams, progress))
             except S3NotFound:
                 if os.path.exists(dest):
                     os.unlink(dest)
@@ -342,10 +289,10 @@ class S3:
             if item.metadata:
                 extra["Metadata"] = {str(k): str(v) for k, v in item.metadata.items()}
             if item.path is not None:
-                _call(url, lambda: self.engine.upload_file(bucket, key, item.path, extra, progress))
+                call_s3(url, lambda: self.engine.upload_file(bucket, key, item.path, extra, progress))
             else:
                 data = _to_bytes(item.value, url)
-                _call(url, lambda: self.engine.upload_bytes(bucket, key, data, extra, progress))
+                call_s3(url, lambda: self.engine.upload_bytes(bucket, key, data, extra, progress))
             return item.key, url
 
         return self.engine.run_batch("put", items, one)
@@ -360,16 +307,6 @@ def _to_bytes(value: Any, url: str) -> bytes:
         data = value.read()
         return data.encode("utf-8") if isinstance(data, str) else bytes(data)
     raise TypeError(f"cannot upload {type(value).__name__} to {url}: pass bytes, str or a readable file")
-
-
-def split_url(url: str) -> tuple[str, str]:
-    """``s3://bucket/key`` -> ``("bucket", "key")``."""
-    if not url.startswith("s3://"):
-        raise S3URLError(f"not an s3:// URL: {url!r}")
-    bucket, _, key = url[5:].partition("/")
-    if not bucket:
-        raise S3URLError(f"no bucket in {url!r}")
-    return bucket, key
 
 
 def run_root(run: Any) -> str:
@@ -390,26 +327,3 @@ def run_root(run: Any) -> str:
             "set [ml_provider] artifact_root to s3://bucket/prefix or pass s3root="
         )
     return f"{str(root).rstrip('/')}/{flow}/runs/{run_id}/data-s3"
-
-
-def _call(url: str, fn: Any) -> Any:
-    """Run ``fn``; turn botocore errors into S3NotFound / S3AccessDenied / S3Error naming ``url``."""
-    from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
-
-    try:
-        return fn()
-    except NoCredentialsError as exc:
-        raise S3Error(f"no AWS credentials for {url} (AWS_* env, IRSA, or the Airflow AWS connection)") from exc
-    except EndpointConnectionError as exc:
-        raise S3Error(f"cannot reach the S3 endpoint for {url}: {exc}") from exc
-    except ClientError as exc:
-        err = exc.response.get("Error", {})
-        code = str(err.get("Code", ""))
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if code == "NoSuchBucket":
-            raise S3NotFound(f"{url}: bucket does not exist") from exc
-        if code in ("NoSuchKey", "404", "NotFound") or status == 404:
-            raise S3NotFound(f"{url} does not exist") from exc
-        if status == 403 or code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
-            raise S3AccessDenied(f"access denied ({code or status}) to {url}") from exc
-        raise S3Error(f"S3 error {code or status} on {url}: {err.get('Message', exc)}") from exc
