@@ -24,6 +24,7 @@ Why it is shaped this way
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import mmap
@@ -199,12 +200,15 @@ class TransferEngine:
             progress.add(size, 1)
             return
         # Parts are slices of a read-only map of the file: the page cache, not a copy per worker.
-        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            view = memoryview(mapped)
-            try:
-                self._multipart(bucket, key, view, extra, progress)
-            finally:
-                view.release()  # the map cannot close while a view of it is alive
+        with open(path, "rb") as f:
+            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        try:
+            self._multipart(bucket, key, memoryview(mapped), extra, progress)
+        finally:
+            # After a failure the exception's traceback may still hold a part's slice: the map
+            # cannot close then, and is unmapped when the last slice goes.
+            with contextlib.suppress(BufferError):
+                mapped.close()
 
     def _multipart(self, bucket: str, key: str, view: memoryview, extra: dict[str, Any], progress: Progress) -> None:
         multipart_upload(

@@ -170,6 +170,30 @@ def test_transient_errors_absorbed(bucket: str, fault_proxy) -> None:
     )
 
 
+def test_multipart_part_failures_retried_and_a_refused_upload_leaves_nothing(
+    bucket: str, fault_proxy, raw_s3, tmp_path: Path
+) -> None:
+    """A part cut off or refused with 503 is sent again (its body rewound); a 403 aborts the upload."""
+    data = os.urandom(12 * MB)
+    src = tmp_path / "parts.bin"
+    src.write_bytes(data)
+    opts = {"multipart_threshold": 5 * MB, "part_size": 5 * MB}
+    is_part = lambda m, p: m == "PUT" and "partNumber=" in p  # noqa: E731
+    with S3(s3root=f"s3://{bucket}", **opts) as s3:
+        fault_proxy.fail("reset", times=1, match=lambda m, p: is_part(m, p) and "partNumber=2" in p)
+        fault_proxy.fail("503", times=1, match=lambda m, p: is_part(m, p) and "partNumber=3" in p)
+        s3.put_files([("ok.bin", str(src))])
+        assert sorted(mode for mode, _, _ in fault_proxy.injected) == ["503", "reset"]  # parts run concurrently
+        assert sum(1 for m, p in fault_proxy.requests if is_part(m, p)) == 3 + 2
+        assert s3.get("ok.bin").blob == data
+
+        fault_proxy.fail("403", times=1, match=lambda m, p: is_part(m, p) and "partNumber=2" in p)
+        with pytest.raises(PermissionError, match=rf"access denied .* s3://{bucket}/refused.bin"):
+            s3.put_files([("refused.bin", str(src))])
+        assert not s3.info("refused.bin", return_missing=True).exists
+    assert raw_s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []  # aborted, no parts kept
+
+
 def test_access_denied_is_not_retried_forever(bucket: str, fault_proxy) -> None:
     fault_proxy.fail("403", times=1, match=lambda m, p: m == "GET")
     with S3(s3root=f"s3://{bucket}") as s3:
