@@ -13,8 +13,8 @@ Why it is shaped this way
       batch of several large objects is not split into more streams than there are threads (moto
       copies the whole object for every ranged GET; real S3 does not care).
     * Bounded memory: every download streams in ``CHUNK`` pieces straight to its own file; uploads
-      of files send zero-copy slices of a read-only ``mmap`` of the file, checked with CRC32 per
-      part (``datastore.s3_io.multipart_upload``, shared with the artifact store).
+      of files read one part per worker (``max_workers x part_size`` at most), each checked with
+      CRC32 by S3 (``datastore.s3_io.multipart_upload``, shared with the artifact store).
     * Retries: botocore's ``standard`` mode retries each request (connection errors, 5xx,
       throttling, with backoff and jitter). A body that breaks mid-stream is invisible to it, so
       each object (or range) is fetched again from its start, up to ``datastore.s3_io.STREAM_ATTEMPTS`` times.
@@ -24,10 +24,8 @@ Why it is shaped this way
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-import mmap
 import os
 import threading
 import time
@@ -190,7 +188,7 @@ class TransferEngine:
             self.client.put_object(Bucket=bucket, Key=key, Body=data, **extra)
             progress.add(view.nbytes, 1)
             return
-        self._multipart(bucket, key, view, extra, progress)
+        self._multipart(bucket, key, view.nbytes, lambda start, n: view[start : start + n], extra, progress)
 
     def upload_file(self, bucket: str, key: str, path: str, extra: dict[str, Any], progress: Progress) -> None:
         size = os.path.getsize(path)
@@ -199,21 +197,20 @@ class TransferEngine:
                 self.client.put_object(Bucket=bucket, Key=key, Body=f, **extra)
             progress.add(size, 1)
             return
-        # Parts are slices of a read-only map of the file: the page cache, not a copy per worker.
-        with open(path, "rb") as f:
-            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        fd = os.open(path, os.O_RDONLY)
         try:
-            self._multipart(bucket, key, memoryview(mapped), extra, progress)
+            self._multipart(bucket, key, size, lambda start, n: os.pread(fd, n, start), extra, progress)
         finally:
-            # After a failure the exception's traceback may still hold a part's slice: the map
-            # cannot close then, and is unmapped when the last slice goes.
-            with contextlib.suppress(BufferError):
-                mapped.close()
+            os.close(fd)
 
-    def _multipart(self, bucket: str, key: str, view: memoryview, extra: dict[str, Any], progress: Progress) -> None:
+    def _multipart(
+        self, bucket: str, key: str, size: int, read_part: Callable[[int, int], bytes | memoryview],
+        extra: dict[str, Any], progress: Progress,
+    ) -> None:  # fmt: skip
         multipart_upload(
-            self.client, bucket, key, view, part_size=self.part_size, pool=self.parts, extra=extra, on_part=progress.add
-        )
+            self.client, bucket, key, size, read_part,
+            part_size=self.part_size, pool=self.parts, extra=extra, on_part=progress.add,
+        )  # fmt: skip
         progress.add(objects=1)
 
 

@@ -304,8 +304,9 @@ class S3Backend(StorageBackend):
     # -- transfers ---------------------------------------------------------------------------
     def _multipart_upload(self, key: str, view: memoryview) -> None:
         multipart_upload(
-            self.client, self.bucket, key, view, part_size=self.part_size, pool=_pool(self.max_concurrency)
-        )
+            self.client, self.bucket, key, view.nbytes, lambda start, n: view[start : start + n],
+            part_size=self.part_size, pool=_pool(self.max_concurrency),
+        )  # fmt: skip
 
     def _get(self, key: str) -> bytes | memoryview:
         resp = self.client.get_object(Bucket=self.bucket, Key=key)

@@ -5,8 +5,10 @@ Both :mod:`airflow_ml_provider.datastore.s3` (artifacts) and :mod:`airflow_ml_pr
 concurrent results the same way; this module is that one way.
 
 Multipart uploads
-    Parts are zero-copy ``memoryview`` slices of the caller's buffer (an in-memory value, or an
-    ``mmap`` of a local file), so an upload holds no copy of its parts in RAM. Each part carries a
+    Each part is whatever ``read_part(start, length)`` returns: a zero-copy ``memoryview`` slice
+    of an in-memory value, or one ``os.pread`` of a local file (one part per worker in RAM; a file
+    is not memory-mapped because a file truncated by another process mid-upload would kill the
+    step with SIGBUS instead of raising an error). Each part carries a
     CRC32 checksum that S3 verifies, and the upload is created with ``ChecksumAlgorithm=CRC32`` so
     S3 stores a composite checksum for the whole object (what boto3's own transfer manager does
     with botocore's default ``when_supported`` checksums). The object appears only on
@@ -107,31 +109,36 @@ def multipart_upload(
     client: Any,
     bucket: str,
     key: str,
-    view: memoryview,
+    size: int,
+    read_part: Callable[[int, int], bytes | memoryview],
     *,
     part_size: int,
     pool: Executor,
     extra: dict[str, Any] | None = None,
     on_part: Callable[[int], None] | None = None,
 ) -> None:
-    """Upload ``view`` as ``s3://bucket/key`` in concurrent CRC32-checked parts on ``pool``.
+    """Upload ``size`` bytes as ``s3://bucket/key`` in concurrent CRC32-checked parts on ``pool``.
 
-    ``extra`` goes to ``CreateMultipartUpload`` (ContentType, Metadata, ...); ``on_part(nbytes)``
-    is called after each part (progress). Aborts the upload on any failure, then re-raises.
+    ``read_part(start, length)`` gives a part's bytes; ``extra`` goes to ``CreateMultipartUpload``
+    (ContentType, Metadata, ...); ``on_part(nbytes)`` is called after each part (progress).
+    Aborts the upload on any failure, then re-raises.
     """
-    size = view.nbytes
     part = max(part_size, MIN_PART_SIZE, -(-size // MAX_PARTS))
     upload_id = client.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="CRC32", **(extra or {}))[
         "UploadId"
     ]
 
     def put_part(number: int, start: int) -> dict[str, Any]:
-        body = ViewReader(view[start : start + part])
+        length = min(part, size - start)
+        data = memoryview(read_part(start, length)).cast("B")
+        if data.nbytes != length:
+            raise OSError(f"s3://{bucket}/{key}: the source changed size during the upload")
+        body = ViewReader(data)  # seekable: botocore rewinds it for a retry
         resp = client.upload_part(
             Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body, ChecksumAlgorithm="CRC32"
         )
         if on_part is not None:
-            on_part(len(body))
+            on_part(length)
         done = {"PartNumber": number, "ETag": resp["ETag"]}
         if resp.get("ChecksumCRC32"):
             done["ChecksumCRC32"] = resp["ChecksumCRC32"]

@@ -194,6 +194,25 @@ def test_multipart_part_failures_retried_and_a_refused_upload_leaves_nothing(
     assert raw_s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []  # aborted, no parts kept
 
 
+def test_a_file_that_shrinks_mid_upload_fails_clearly(bucket: str, fault_proxy, raw_s3, tmp_path: Path) -> None:
+    """Another process truncates the file while its parts go up: an error naming it, no object."""
+    src = tmp_path / "shrinks.bin"
+    src.write_bytes(os.urandom(12 * MB))
+
+    def truncate_on_first_part(method: str, path: str) -> bool:
+        if method == "PUT" and "partNumber=1" in path:
+            os.truncate(src, 6 * MB)
+        return False  # never inject a fault: only observe
+
+    fault_proxy.fail("500", times=1, match=truncate_on_first_part)
+    opts = {"multipart_threshold": 5 * MB, "part_size": 5 * MB}
+    with S3(s3root=f"s3://{bucket}", max_workers=1, **opts) as s3:  # one worker: part 2 is read after part 1 went
+        with pytest.raises(OSError, match=rf"s3://{bucket}/shrinks.bin: the source changed size during the upload"):
+            s3.put_files([("shrinks.bin", str(src))])
+        assert not s3.info("shrinks.bin", return_missing=True).exists
+    assert raw_s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
 def test_access_denied_is_not_retried_forever(bucket: str, fault_proxy) -> None:
     fault_proxy.fail("403", times=1, match=lambda m, p: m == "GET")
     with S3(s3root=f"s3://{bucket}") as s3:
