@@ -11,6 +11,8 @@ import os
 from collections.abc import Callable
 from typing import NamedTuple, TypeVar
 
+from airflow_ml_provider.datastore.s3_io import error_kind
+
 T = TypeVar("T")
 
 
@@ -100,13 +102,12 @@ def call_s3(url: str, fn: Callable[[], T]) -> T:
     except EndpointConnectionError as exc:
         raise S3Error(f"cannot reach the S3 endpoint for {url}: {exc}") from exc
     except ClientError as exc:
-        err = exc.response.get("Error", {})
-        code = str(err.get("Code", ""))
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if code == "NoSuchBucket":
+        kind, code = error_kind(exc)
+        if kind == "no_bucket":
             raise S3NotFound(f"{url}: bucket does not exist") from exc
-        if code in ("NoSuchKey", "404", "NotFound") or status == 404:
+        if kind == "not_found":
             raise S3NotFound(f"{url} does not exist") from exc
-        if status == 403 or code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
-            raise S3AccessDenied(f"access denied ({code or status}) to {url}") from exc
-        raise S3Error(f"S3 error {code or status} on {url}: {err.get('Message', exc)}") from exc
+        if kind == "denied":
+            raise S3AccessDenied(f"access denied ({code}) to {url}") from exc
+        message = exc.response.get("Error", {}).get("Message", exc)
+        raise S3Error(f"S3 error {code} on {url}: {message}") from exc

@@ -50,7 +50,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from airflow_ml_provider.datastore.backend import StorageBackend
-from airflow_ml_provider.datastore.s3_io import MB, gather, multipart_upload, retry_stream, transient_errors
+from airflow_ml_provider.datastore.s3_io import MB, error_kind, gather, multipart_upload, retry_stream, transient_errors
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -241,16 +241,14 @@ class S3Backend(StorageBackend):
             endpoint = exc.kwargs.get("endpoint_url", "?")
             raise S3StoreError(f"cannot reach the S3 endpoint {endpoint} for {self._where()}") from exc
         except ClientError as exc:
-            err = exc.response.get("Error", {})
-            code = str(err.get("Code", ""))
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if code == "NoSuchBucket":
+            kind, code = error_kind(exc)
+            if kind == "no_bucket":
                 raise S3StoreError(f"bucket {self.bucket!r} does not exist: {self._where()}") from exc
-            if code in ("NoSuchKey", "404", "NotFound"):
+            if kind == "not_found":
                 raise FileNotFoundError(url) from exc
-            if status == 403 or code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+            if kind == "denied":
                 raise S3StoreError(f"access denied ({code}) to {url}: {self._where()}") from exc
-            raise S3StoreError(f"S3 error {code or status} on {url}: {self._where()}") from exc
+            raise S3StoreError(f"S3 error {code} on {url}: {self._where()}") from exc
 
     # -- StorageBackend ---------------------------------------------------------------------
     def exists(self, path: str) -> bool:

@@ -72,6 +72,25 @@ def transient_errors() -> tuple[type[BaseException], ...]:
     return (*(getattr(bce, n) for n in names), bce.ResponseStreamingError, ProtocolError, ConnectionError)
 
 
+def error_kind(exc: Any) -> tuple[str, str]:
+    """``(kind, code)`` of a botocore ``ClientError``: kind is no_bucket, not_found, denied or other.
+
+    One classification for the artifact store and the data client, which raise their own error
+    types from it; ``code`` is S3's error code, or the HTTP status when there is none (HEAD).
+    """
+    err = exc.response.get("Error", {})
+    code = str(err.get("Code", ""))
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    label = code or str(status)
+    if code == "NoSuchBucket":
+        return "no_bucket", label
+    if code in ("NoSuchKey", "404", "NotFound") or status == 404:
+        return "not_found", label
+    if status == 403 or code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+        return "denied", label
+    return "other", label
+
+
 def retry_stream(what: str, fn: Callable[[], T]) -> T:
     """Run ``fn`` again (whole object or one range) when a response body broke mid-stream.
 
