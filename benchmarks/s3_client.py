@@ -244,16 +244,16 @@ class Metaflow:
         self.S3 = S3
 
     def get(self, keys: list[str]) -> None:
-        with self.S3(s3root="s3://bench/") as s3:
+        with self.S3(s3root="s3://bench/", tmproot=tempfile.gettempdir()) as s3:
             objs = s3.get_many(keys)
             assert all(o.size for o in objs)
 
     def put(self, items: list[tuple[str, bytes]]) -> None:
-        with self.S3(s3root="s3://bench/") as s3:
+        with self.S3(s3root="s3://bench/", tmproot=tempfile.gettempdir()) as s3:
             s3.put_many(items)
 
     def put_files(self, items: list[tuple[str, str]]) -> None:
-        with self.S3(s3root="s3://bench/") as s3:
+        with self.S3(s3root="s3://bench/", tmproot=tempfile.gettempdir()) as s3:
             s3.put_files(items)
 
 
