@@ -7,6 +7,7 @@ runs their (blocking) store reads in its thread pool.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -180,7 +181,7 @@ def create_app() -> FastAPI:
         store = reader()
         flow, rid, meta = store.run(dag_id, run_id)
         step_name = store.step_for_airflow_task(flow, rid, airflow_task_id)
-        index = int(map_index) if map_index.lstrip("-").isdigit() else -1  # "{MAP_INDEX}" when unmapped
+        index = _map_index(map_index)
         task_id = store.task_for_map_index(flow, rid, step_name, index)
         summary = store.task(flow, rid, step_name, task_id)
         attempts = store.all_attempts(flow, rid, step_name, task_id)
@@ -318,3 +319,15 @@ def _compare(dag_id: str, a: str, b: str) -> tuple[dict[str, Any], dict[str, Any
     flow_a, rid_a, meta_a = store.run(dag_id, a)
     flow_b, rid_b, meta_b = store.run(dag_id, b)
     return meta_a, meta_b, compare(store.artifact_keys(flow_a, rid_a), store.artifact_keys(flow_b, rid_b))
+
+
+_MAP_INDEX = re.compile(r"-1|0|[1-9][0-9]{0,8}")  # ASCII digits only: int() would also take "²"
+
+
+def _map_index(raw: str) -> int:
+    """Airflow's ``map_index`` query value: -1 (unmapped, or the unfilled ``{MAP_INDEX}``), else >= 0."""
+    if raw in ("", "{MAP_INDEX}"):
+        return -1
+    if not _MAP_INDEX.fullmatch(raw):
+        raise NotFound(f"bad map index {raw!r}")
+    return int(raw)

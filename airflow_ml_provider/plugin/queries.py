@@ -5,8 +5,12 @@ are never loaded (the one exception, a raw blob download, lives in the routes an
 without decoding them). Every id coming from a URL is validated here and turned into
 :class:`NotFound`, so a malformed or unknown id is a 404 and can never name a path outside the store.
 
-Ended attempt files (``<n>.json``) and finished ``run.json`` files do not change once written, so
-they are cached in memory; that is what keeps a run with 1000 foreach tasks cheap to page through.
+Ended attempt files (``<n>.json``) never change once written, so they are cached in memory for
+good; that is what keeps a run with 1000 foreach tasks cheap to page through. A finished
+``run.json`` does change (clearing a task re-opens and re-closes the run, ``Run.add_tag`` rewrites
+its tags), and so can the DAG-to-flow mapping (a renamed flow class), so those are cached for
+``METADATA_TTL_S`` seconds only: a run list stays cheap to page through and the UI is never more
+than that behind the store.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,24 +35,32 @@ class NotFound(LookupError):
     """An id that is malformed or names nothing in the store (rendered as HTTP 404)."""
 
 
-class _LRU:
-    """A tiny thread-safe LRU map for immutable metadata documents."""
+METADATA_TTL_S = 10.0
 
-    def __init__(self, size: int) -> None:
+
+class _LRU:
+    """A tiny thread-safe LRU map of metadata documents, each kept at most ``ttl`` seconds."""
+
+    def __init__(self, size: int, ttl: float | None = None) -> None:
         self.size = size
-        self._data: OrderedDict[tuple, Any] = OrderedDict()
+        self.ttl = ttl
+        self._data: OrderedDict[tuple, tuple[float, Any]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, key: tuple) -> Any:
         with self._lock:
             if key in self._data:
+                stored_at, value = self._data[key]
+                if self.ttl is not None and time.monotonic() - stored_at > self.ttl:
+                    del self._data[key]
+                    return None
                 self._data.move_to_end(key)
-                return self._data[key]
+                return value
         return None
 
     def put(self, key: tuple, value: Any) -> None:
         with self._lock:
-            self._data[key] = value
+            self._data[key] = (time.monotonic(), value)
             self._data.move_to_end(key)
             while len(self._data) > self.size:
                 self._data.popitem(last=False)
@@ -58,8 +71,8 @@ class _LRU:
 
 
 _ATTEMPTS = _LRU(50_000)
-_RUNS = _LRU(20_000)
-_DAG_FLOWS = _LRU(2_000)
+_RUNS = _LRU(20_000, ttl=METADATA_TTL_S)
+_DAG_FLOWS = _LRU(2_000, ttl=METADATA_TTL_S)
 _BACKENDS: dict[str, StorageBackend] = {}
 
 

@@ -259,6 +259,9 @@ BAD = [
     "/api/dags/TableFlow/compare?a=nope&b={run}",
     "/dags/" + "x" * 300 + "/runs/y",
     "/dags/TableFlow/runs/a%00b",
+    "/dags/TableFlow/runs/{run}/tasks/train?map_index=--5",
+    "/dags/TableFlow/runs/{run}/tasks/train?map_index=%C2%B2",  # a superscript two: int() takes it
+    "/dags/TableFlow/runs/{run}/tasks/train?map_index=abc",
 ]
 
 
