@@ -279,6 +279,22 @@ CASES: dict[str, tuple[str, str]] = {
         """,
         r"parameter 'index' clashes with a name reserved.*Rename",
     ),
+    "NonAsciiStep": (
+        """
+        @step
+        def start(self):
+            self.next(self.prévoir)
+
+        @step
+        def prévoir(self):  # HERE
+            self.next(self.end)
+
+        @step
+        def end(self):
+            pass
+        """,
+        r"invalid step name 'prévoir': use letters, digits.*Rename the step",
+    ),
 }
 
 # Errors reported where the class is defined (a missing step has no line of its own).
@@ -330,6 +346,19 @@ def test_graph_error_from_check_and_build_graph(name: str, tmp_path: Path) -> No
         problems = info.value.problems
     assert problems and all(re.match(r"^/.+\.py:\d+: ", p) for p in problems), problems
     assert _matching(problems, path, line, pattern), problems
+
+
+def test_a_flow_name_the_store_cannot_hold_is_a_graph_error(tmp_path: Path) -> None:
+    """Found by `check` and at DAG parse, not when the first run tries to write its metadata."""
+    path = tmp_path / "prevision.py"
+    source = _flow_source("X", CASES["NonAsciiStep"][0].replace("prévoir", "predict"))
+    path.write_text(source.replace("BadX", "Prévision"))
+    result = subprocess.run(
+        [sys.executable, str(path), "check"], env=airflow_env(), capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    line = _expected_line(source, "NoStart")  # the class line
+    assert re.search(rf"{path}:{line}: invalid flow name 'Prévision'.*Rename the class", result.stderr), result.stderr
 
 
 def test_show_and_run_refuse_a_bad_graph(tmp_path: Path) -> None:

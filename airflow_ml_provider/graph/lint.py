@@ -6,6 +6,7 @@ The same errors surface as Airflow DAG import errors (``airflow dags list-import
 
 from __future__ import annotations
 
+from airflow_ml_provider.datastore.ids import InvalidIdError, check_id
 from airflow_ml_provider.dsl.flowspec import RESERVED_NAMES
 from airflow_ml_provider.dsl.parameters import flow_parameters
 from airflow_ml_provider.graph.model import FlowGraph, FlowGraphError
@@ -186,9 +187,23 @@ def _check_parameters(
                 )
 
 
+def _check_names(graph: FlowGraph, problems: list[str]) -> None:
+    """Flow and step names become store paths and DAG/task ids: only what those accept."""
+    try:
+        check_id(graph.flow_name, "flow name")
+    except InvalidIdError as exc:
+        problems.append(f"{graph.file}:{graph.lineno}: {exc}. Rename the class.")
+    for node in graph:
+        try:
+            check_id(node.name, "step name")
+        except InvalidIdError as exc:
+            problems.append(f"{node.where()}: {exc}. Rename the step.")
+
+
 def build_graph(flow_cls: type) -> FlowGraph:
     """Parse and check ``flow_cls``; raise :class:`FlowGraphError` listing every problem."""
     graph, problems, assigned = parse_flow(flow_cls)
+    _check_names(graph, problems)
     if _check_start_end(graph, problems):
         _check_transitions(graph, problems)
         if not problems and _check_reachable_and_acyclic(graph, problems):
