@@ -8,6 +8,7 @@ fresh processes), a step is terminated (its whole process group goes), the run i
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -202,8 +203,14 @@ def _alive(pid: int) -> bool:
     return not (status.exists() and "State:\tZ" in status.read_text())
 
 
-@pytest.mark.parametrize("warm", [True, False], ids=["warm", "fresh"])
-def test_interrupting_a_local_run_stops_its_steps_and_their_children(tmp_path: Path, warm: bool) -> None:
+@pytest.mark.parametrize(
+    ("warm", "sig"),
+    [(True, signal.SIGINT), (False, signal.SIGINT), (True, signal.SIGTERM)],
+    ids=["warm-ctrl-c", "fresh-ctrl-c", "warm-sigterm"],
+)
+def test_interrupting_a_local_run_stops_its_steps_and_their_children(
+    tmp_path: Path, warm: bool, sig: signal.Signals
+) -> None:
     (tmp_path / "sleeper_flow.py").write_text(textwrap.dedent(SLEEPER_FLOW))
     pids_file = tmp_path / "pids"
     env = airflow_env(
@@ -222,9 +229,16 @@ def test_interrupting_a_local_run_stops_its_steps_and_their_children(tmp_path: P
             assert time.monotonic() < deadline, "the step never started"
             time.sleep(0.2)
         step_pid, child_pid = map(int, pids_file.read_text().split())
-        runner.send_signal(signal.SIGINT)  # Ctrl-C
+        runner.send_signal(sig)  # Ctrl-C, or `kill`
         out, _ = runner.communicate(timeout=60)
         assert runner.returncode != 0, out
+        assert "recorded as failed" in out and "Traceback" not in out, out
+        # The store says what happened: the run failed, the step's attempt was interrupted.
+        (run_json,) = (tmp_path / "root").glob("SleeperFlow/runs/*/run.json")
+        assert json.loads(run_json.read_text())["status"] == "failed"
+        attempt = json.loads((run_json.parent / "steps" / "start" / "0" / "0.json").read_text())
+        assert attempt["status"] == "failed" and attempt["exception"]["type"] == "StepInterrupted"
+        assert "interrupted" in attempt["exception"]["message"]
         deadline = time.monotonic() + 20
         while (_alive(step_pid) or _alive(child_pid)) and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -254,18 +254,10 @@ class FlowStepOperator(KubernetesPodOperator):
 
     def record_interrupted(self, inv: StepInvocation, reason: str) -> None:
         """Record a failed attempt when the step process could not (killed, timed out, crashed)."""
-        store = self.store
-        meta = store.read_attempt(inv.run_id, inv.step, inv.task_id, inv.attempt)
-        if meta is not None and meta.get("status") in ("success", "failed"):
-            return
-        meta = dict(meta or {"flow_name": self.flow_class, "run_id": inv.run_id, "step": inv.step,
-                             "task_id": inv.task_id, "attempt": inv.attempt})  # fmt: skip
-        meta.update(status="failed", artifacts={}, new_artifacts=[], final=inv.attempt >= inv.max_retries,
-                    exception={"type": "StepInterrupted", "message": reason, "traceback": ""})  # fmt: skip
-        store.write_attempt(inv.run_id, inv.step, inv.task_id, inv.attempt, meta)
-        if meta["final"]:
-            store.update_run(inv.run_id, status="failed")
-        self.log.error("step %r attempt %s interrupted: %s", self.step_name, inv.attempt, reason)
+        from airflow_ml_provider.runtime.task_runner import record_interrupted
+
+        if record_interrupted(self.store, self.flow_class, inv, reason):
+            self.log.error("step %r attempt %s interrupted: %s", self.step_name, inv.attempt, reason)
 
     def control_value(self, inv: StepInvocation, context: Any) -> Any:
         """What downstream mapping needs: child task ids of a split, else this task's id."""

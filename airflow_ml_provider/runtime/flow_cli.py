@@ -98,6 +98,8 @@ def _run(flow_cls: type, flow_file: str, graph: Any, args: argparse.Namespace) -
     except LocalRunFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the runner already stopped the steps and said so
+        sys.exit(130)
 
 
 def _resume_origin(flow_cls: type, graph: Any, args: argparse.Namespace) -> tuple[str, str | None]:

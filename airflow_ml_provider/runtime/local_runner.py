@@ -5,16 +5,21 @@ local run and an Airflow run exercise the same runtime and the same store. Tasks
 parallel up to ``max_workers``; a step starts when all its parent steps have finished. Step
 processes are forked from a warm starter unless ``[ml_provider] local_warm_start`` is off (see
 ``runtime/warm_start.py``); they run in their own process groups, so an interrupted run
-(Ctrl-C, an exception) terminates the ones still running before it returns.
+(Ctrl-C, SIGTERM, an exception) terminates the ones still running, records their attempts as
+interrupted and the run as failed before it returns. A step process that dies without recording
+its attempt (killed, crashed) gets a failed attempt recorded for it, as under Airflow.
 """
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import secrets
+import signal
 import sys
 import threading
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timezone
 from typing import Any
@@ -23,6 +28,7 @@ from airflow_ml_provider import config
 from airflow_ml_provider.datastore import FlowDatastore, get_backend
 from airflow_ml_provider.graph import FlowGraph
 from airflow_ml_provider.runtime.command import ENV_CONTEXT, RunContext, StepInvocation
+from airflow_ml_provider.runtime.task_runner import record_interrupted
 from airflow_ml_provider.runtime.topology import ROOT_TASK
 from airflow_ml_provider.runtime.warm_start import start_step, terminate
 
@@ -65,8 +71,8 @@ class LocalRunner:
         )  # fmt: skip
         self.store = FlowDatastore(flow_cls.__name__, get_backend())
         self.warm = config.local_warm_start()
-        self.live: set[Any] = set()  # step processes running now
-        self.stopping = False
+        self.live: dict[Any, StepInvocation] = {}  # step processes running now
+        self.stop_reason: str | None = None  # set when the run is being interrupted
 
     def _task_ids(self, step: str) -> list[str]:
         node = self.graph[step]
@@ -96,14 +102,14 @@ class LocalRunner:
         max_retries = retry.times if retry else 0
         env = {**os.environ, ENV_CONTEXT: self.ctx.to_env(), "PYTHONUNBUFFERED": "1"}
         for attempt in range(max_retries + 1):
-            if self.stopping:
-                raise LocalRunFailed("the run was interrupted")
+            if self.stop_reason:
+                raise LocalRunFailed(self.stop_reason)
             inv = StepInvocation(
                 self.flow_file, self.flow_cls.__name__, step, self.run_id, task_id, attempt, max_retries
             )
             proc = start_step(inv.argv(sys.executable), env, warm=self.warm, log=self._say)
             with _print_lock:
-                self.live.add(proc)
+                self.live[proc] = inv
             try:
                 assert proc.stdout is not None
                 for line in proc.stdout:
@@ -111,29 +117,42 @@ class LocalRunner:
                 code = proc.wait()
             finally:
                 with _print_lock:
-                    self.live.discard(proc)
+                    self.live.pop(proc, None)
             if code == 0:
                 return
+            # A step that crashed or was killed could not record its attempt: record it here.
+            reason = self.stop_reason or f"the step process {_exit_reason(code)}"
+            record_interrupted(self.store, self.flow_cls.__name__, inv, reason)
         raise LocalRunFailed(f"step {step!r} task {task_id} failed after {max_retries + 1} attempt(s)")
 
     def run(self) -> str:
         """Run every step; returns the run id or raises :class:`LocalRunFailed`."""
         print(f"[ml-provider] {self.flow_cls.__name__} run {self.run_id} -> {self.store.backend.describe()}")
-        with ThreadPoolExecutor(self.max_workers) as pool:
+        with ThreadPoolExecutor(self.max_workers) as pool, _sigterm_as_interrupt():
             try:
                 failure = self._schedule(pool)
-            except BaseException:  # Ctrl-C or a bug: no step process may outlive the run
-                self.stopping = True
-                pool.shutdown(wait=False, cancel_futures=True)
-                with _print_lock:
-                    live = list(self.live)
-                for proc in live:
-                    terminate(proc, grace=5)
+            except BaseException as exc:  # Ctrl-C, SIGTERM or a bug: no step may outlive the run
+                self._stop(pool, exc)
                 raise
         if failure is not None:
             raise LocalRunFailed(f"run {self.run_id} failed: {failure}") from failure
         print(f"[ml-provider] run {self.run_id} finished: {self.flow_cls.__name__}/{self.run_id}")
         return self.run_id
+
+    def _stop(self, pool: ThreadPoolExecutor, exc: BaseException) -> None:
+        """Terminate the running steps, record their attempts as interrupted, fail the run."""
+        what = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"stopped by {exc!r}"
+        self.stop_reason = f"the run was {what}"
+        pool.shutdown(wait=False, cancel_futures=True)
+        with _print_lock:
+            live = dict(self.live)
+        for proc, inv in live.items():
+            terminate(proc, grace=5)
+            record_interrupted(self.store, self.flow_cls.__name__, inv, self.stop_reason)
+        meta = self.store.read_run(self.run_id) or {}
+        if meta.get("status") not in ("success", "failed"):
+            self.store.update_run(self.run_id, status="failed", finished_at=datetime.now(timezone.utc).isoformat())
+        print(f"[ml-provider] run {self.run_id}: {self.stop_reason}; recorded as failed", file=sys.stderr)
 
     def _schedule(self, pool: ThreadPoolExecutor) -> BaseException | None:
         """Submit each step's tasks once its parents are done; returns the first failure."""
@@ -156,3 +175,29 @@ class LocalRunner:
                     else:
                         done.add(step)
         return failure
+
+
+def _exit_reason(code: int) -> str:
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code} without recording its attempt"
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, a CI timeout) stops the run like Ctrl-C does: steps ended, run failed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

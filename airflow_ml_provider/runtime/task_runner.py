@@ -343,6 +343,26 @@ class TaskRunner:
         log(f"{inv.step}/{inv.task_id} attempt {inv.attempt}: {meta['status']} in {meta['duration_s']}s")
 
 
+def record_interrupted(store: FlowDatastore, flow_name: str, inv: StepInvocation, reason: str) -> bool:
+    """Record a failed attempt for a step process that could not (killed, timed out, crashed).
+
+    A no-op when the attempt already ended; returns whether it wrote one. The last allowed attempt
+    also marks the run failed, as a step that fails by itself does.
+    """
+    meta = store.read_attempt(inv.run_id, inv.step, inv.task_id, inv.attempt)
+    if meta is not None and meta.get("status") in (SUCCESS, FAILED):
+        return False
+    meta = dict(meta or {"flow_name": flow_name, "run_id": inv.run_id, "step": inv.step,
+                         "task_id": inv.task_id, "attempt": inv.attempt})  # fmt: skip
+    meta.update(status=FAILED, artifacts={}, new_artifacts=[], final=inv.attempt >= inv.max_retries,
+                exception={"type": "StepInterrupted", "message": reason, "traceback": ""})  # fmt: skip
+    meta.setdefault("finished_at", _now())
+    store.write_attempt(inv.run_id, inv.step, inv.task_id, inv.attempt, meta)
+    if meta["final"]:
+        store.update_run(inv.run_id, status=FAILED, finished_at=meta["finished_at"])
+    return True
+
+
 def main(argv: list[str]) -> int:
     inv = StepInvocation.from_argv(argv)
     ctx = RunContext.from_env(os.environ.get(ENV_CONTEXT))

@@ -71,6 +71,7 @@ class WarmProcess:
         self.returncode: int | None = None
         self._conn = conn
         self._reader = reader
+        self._exit_lock = threading.Lock()  # the runner's thread and a Ctrl-C handler both wait
 
     def poll(self) -> int | None:
         if self.returncode is None and select.select([self._conn], [], [], 0)[0]:
@@ -86,11 +87,14 @@ class WarmProcess:
         return self.returncode
 
     def _read_exit(self) -> None:
-        line = self._reader.readline()
-        # no answer means the monitor died with the step; report it like a kill
-        self.returncode = int(json.loads(line)["exit"]) if line else -signal.SIGKILL
-        self._reader.close()
-        self._conn.close()
+        with self._exit_lock:
+            if self.returncode is not None:  # another thread read it
+                return
+            line = self._reader.readline()
+            # no answer means the monitor died with the step; report it like a kill
+            self.returncode = int(json.loads(line)["exit"]) if line else -signal.SIGKILL
+            self._reader.close()
+            self._conn.close()
 
 
 class WarmStarter:
