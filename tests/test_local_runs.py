@@ -556,3 +556,43 @@ def test_lazy_loading_does_not_read_unused_artifacts(tmp_path: Path) -> None:
         assert light.data.light_peak_mb < 200, light.data.light_peak_mb  # never loaded
         assert light["big"].sha == run["start"].task["big"].sha  # inherited by reference
         assert light.metadata["new_artifacts"] == ["doubled", "light_peak_mb"]
+
+
+CLASS_IN_FLOW_FILE = """
+from airflow_ml_provider import FlowSpec, step
+
+
+class Point:
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+
+class PointFlow(FlowSpec):
+    @step
+    def start(self):
+        self.point = Point(1, 2)
+        self.plain = {"x": 1, "y": 2}
+        self.next(self.end)
+
+    @step
+    def end(self):
+        self.seen_x = self.point.x  # steps import the flow file: the object loads here
+
+
+if __name__ == "__main__":
+    PointFlow()
+"""
+
+
+def test_an_object_of_a_class_from_the_flow_file_explains_itself_in_the_client(tmp_path: Path) -> None:
+    from airflow_ml_provider.datastore.flow_store import ArtifactLoadError
+
+    runner = Runner(tmp_path, tmp_path / "artifacts")
+    runner.write("point_flow.py", CLASS_IN_FLOW_FILE)
+    run_id, _ = runner.ok("point_flow.py", "run")
+    with store(runner.root):
+        run = Run(f"PointFlow/{run_id}")
+        assert run.data.seen_x == 1 and run.data.plain == {"x": 1, "y": 2}
+        with pytest.raises(ArtifactLoadError, match=r"a Point whose class is defined in the PointFlow flow file.*"
+                           r"define Point in a module next to the flow file"):
+            _ = run["start"].task.data.point

@@ -21,7 +21,7 @@ from typing import Any
 from airflow_ml_provider.datastore.backend import StorageBackend, get_backend
 from airflow_ml_provider.datastore.ids import check_content_key, check_id
 from airflow_ml_provider.datastore.preview import make_preview
-from airflow_ml_provider.datastore.serializers import deserialize, serialize, type_name
+from airflow_ml_provider.datastore.serializers import FLOW_MODULE_PREFIX, deserialize, serialize, type_name
 
 SUCCESS = "success"
 FAILED = "failed"
@@ -30,6 +30,10 @@ RUNNING = "running"
 
 def _dumps(doc: dict[str, Any]) -> bytes:
     return json.dumps(doc, indent=1, sort_keys=True, default=str).encode()
+
+
+class ArtifactLoadError(RuntimeError):
+    """An artifact's value cannot be rebuilt in this process (its class is not importable here)."""
 
 
 class FlowDatastore:
@@ -65,7 +69,18 @@ class FlowDatastore:
         }
 
     def load_artifact(self, record: dict[str, Any]) -> Any:
-        return deserialize(record["serializer"], self.get_blob(record["key"]))
+        try:
+            return deserialize(record["serializer"], self.get_blob(record["key"]))
+        except ModuleNotFoundError as exc:
+            if not (exc.name or "").startswith(FLOW_MODULE_PREFIX):
+                raise
+            cls = str(record.get("type") or "object").rsplit(".", 1)[-1]
+            raise ArtifactLoadError(
+                f"this artifact is a {cls} whose class is defined in the {self.flow_name} flow file, which "
+                f"only the flow's own steps import. To load it anywhere else (client, notebook, service), "
+                f"define {cls} in a module next to the flow file and import it from there in the flow, "
+                "or store plain data (dict, list, DataFrame, ndarray)."
+            ) from exc
 
     # -- runs ----------------------------------------------------------------------------
     def _run_dir(self, run_id: str) -> str:

@@ -154,6 +154,11 @@ def _load_ndarray(data: bytes | memoryview) -> Any:
     return np.load(io.BytesIO(data), allow_pickle=False)
 
 
+# Flow files are imported under this prefix (runtime.loader), so a class defined in one pickles as
+# "<prefix><hash>.Name": importable only where the flow file was loaded.
+FLOW_MODULE_PREFIX = "ml_flow_"
+
+
 def _dump_pickle(value: Any) -> bytes:
     return pickle.dumps(value, protocol=5)
 

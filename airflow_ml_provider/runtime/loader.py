@@ -7,6 +7,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+from airflow_ml_provider.datastore.serializers import FLOW_MODULE_PREFIX
 from airflow_ml_provider.dsl.flowspec import FlowSpec
 
 
@@ -18,7 +19,7 @@ def load_flow_class(flow_file: str, class_name: str) -> type[FlowSpec]:
     path = Path(flow_file).resolve()
     if not path.is_file():
         raise FlowLoadError(f"flow file {str(path)!r} does not exist")
-    module_name = "ml_flow_" + hashlib.sha1(str(path).encode()).hexdigest()[:10]
+    module_name = FLOW_MODULE_PREFIX + hashlib.sha1(str(path).encode()).hexdigest()[:10]
     if module_name in sys.modules:
         module = sys.modules[module_name]
     else:
