@@ -47,6 +47,10 @@ def show(pathspec: str) -> None:
         for task in tasks[:3]:
             status = task.metadata.get("status")
             print(f"  task {task.id} attempt {task.attempt}: {status}")
+            error = task.metadata.get("exception") if status == "failed" else None
+            if error:
+                first_line = (str(error.get("message") or "").splitlines() or [""])[0]
+                print(f"    {error.get('type')}: {first_line}")
             for name in task.metadata.get("new_artifacts", []):
                 art = task[name]
                 print(f"    {name}: {art.type} ({art.size} bytes)")
@@ -83,13 +87,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         if args.command == "runs":
+            runs_of = Flow(args.flow).runs()  # raises before printing a header for a bad name
             print(f"runs of {args.flow} in {get_metadata()}:")
-            for run in Flow(args.flow).runs():
+            for run in runs_of:
                 print(f"  {run.id}  {run.metadata.get('status')}  {run.metadata.get('created_at')}")
         else:
             show(args.pathspec)
-    except KeyError as exc:
-        print(f"error: {exc.args[0]}", file=sys.stderr)
+    except (KeyError, ValueError) as exc:  # unknown flow/run (KeyError), malformed name (InvalidIdError)
+        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 1
     return 0
 

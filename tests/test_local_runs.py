@@ -596,3 +596,19 @@ def test_an_object_of_a_class_from_the_flow_file_explains_itself_in_the_client(t
         with pytest.raises(ArtifactLoadError, match=r"a Point whose class is defined in the PointFlow flow file.*"
                            r"define Point in a module next to the flow file"):
             _ = run["start"].task.data.point
+
+
+def test_cli_shows_why_a_task_failed_and_refuses_bad_names_in_one_line(semantics: dict) -> None:
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        env = airflow_env(AIRFLOW__ML_PROVIDER__ARTIFACT_ROOT=str(semantics["runner"].root))
+        command = [sys.executable, "-m", "airflow_ml_provider.cli", *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+    shown = cli("show", f"SemanticsFlow/{semantics['bad_id']}")
+    assert shown.returncode == 0, shown.stderr
+    assert "task 0 attempt 0: failed\n    KeyError: 'missing-thing'" in shown.stdout
+    for args in (("show", "../x"), ("runs", ""), ("show", "SemanticsFlow/"), ("runs", "NoSuchFlow")):
+        result = cli(*args)
+        assert result.returncode == 1, (args, result.stdout, result.stderr)
+        assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr, (args, result.stderr)
+        assert result.stdout == "", (args, result.stdout)  # no header printed before the error
