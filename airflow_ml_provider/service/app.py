@@ -46,12 +46,20 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple, set, frozenset)):
         return [_jsonable(v) for v in value]
     if isinstance(value, (datetime, date)):
-        return value.isoformat()
+        return None if value != value else value.isoformat()  # pandas NaT is a datetime unequal to itself
     if hasattr(value, "columns") and hasattr(value, "to_dict"):  # pandas DataFrame
         return _jsonable(value.to_dict(orient="records"))
+    if hasattr(value, "index") and hasattr(value, "to_dict") and not _default_index(value):  # labelled Series
+        return _jsonable(value.to_dict())
     if hasattr(value, "tolist"):  # numpy arrays and scalars, pandas Series
         return _jsonable(value.tolist())
     raise TypeError(f"endpoint returned a {type(value).__name__}, which is not JSON serializable")
+
+
+def _default_index(series: Any) -> bool:
+    """A Series indexed 0..n-1 (no labels worth keeping): it becomes a JSON list, else an object."""
+    index = series.index
+    return type(index).__name__ == "RangeIndex" and index.start == 0 and index.step == 1
 
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -57,6 +57,11 @@ class MyWebService(WebServiceSpec):
     def numpy_value(self, request_dict):
         import numpy as np
         return {"arr": np.arange(3), "scalar": np.float64(1.5), "nan": float("nan")}
+
+    @endpoint
+    def pandas_values(self, request_dict):
+        import pandas as pd
+        return {"by_label": pd.Series({"a": 1, "b": 2}), "plain": pd.Series([3, 4]), "nat": pd.NaT}
 """
 
 
@@ -86,6 +91,8 @@ def test_seed_example_answers_from_latest_successful_run(store, serve) -> None:
     )
     assert resp.json() == {"n": 42}
     assert server.get("/numpy_value").json() == {"arr": [0, 1, 2], "scalar": 1.5, "nan": None}
+    # A Series keeps its labels (a list when it has none); NaT is null like NaN.
+    assert server.get("/pandas_values").json() == {"by_label": {"a": 1, "b": 2}, "plain": [3, 4], "nat": None}
 
     # Request log: method, path, status, duration, run id.
     log = server.log()
