@@ -289,7 +289,7 @@ def create_app() -> FastAPI:
             **summary.as_json(),
             "step": step,
             "pathspec": f"{flow}/{rid}/{step}/{task_id}",
-            "artifacts": (summary.successful or {}).get("artifacts") or {},
+            "artifacts": (summary.shown or {}).get("artifacts") or {},
             "attempt_history": [
                 {
                     k: a.get(k)

@@ -72,7 +72,7 @@ def tasks_table(meta: dict[str, Any], step: str, tasks: list[TaskSummary], urls:
     rows = []
     for t in tasks:
         att = t.latest or {}
-        new = (t.successful or att).get("new_artifacts") or []
+        new = (t.shown or att).get("new_artifacts") or []
         rows.append(
             f"<tr><td><a class=mono href='{esc(urls.task(meta['dag_id'], meta['run_id'], step, t.task_id))}'>"
             f"{esc(t.task_id)}</a></td><td>{_input(att)}</td><td>{badge(t.status)}</td>"
@@ -112,10 +112,16 @@ def artifacts_section(
 ) -> str:
     arts = (att or {}).get("artifacts")
     if not isinstance(arts, dict) or not arts:
-        return "<p class=muted>No artifacts (no successful attempt yet).</p>"
+        return "<p class=muted>No artifacts.</p>"
     new = {str(n) for n in ((att or {}).get("new_artifacts") or [])}
     names = sorted(arts, key=lambda n: (str(n) not in new, str(n)))
-    return "".join(
+    note = ""
+    if (att or {}).get("status") != "success":
+        note = (
+            f"<p class=muted>From attempt {esc((att or {}).get('attempt'))}, which did not succeed: "
+            "the values it had stored when it stopped.</p>"
+        )
+    return note + "".join(
         artifact_card(meta, step, task_id, str(n), arts[n], urls, str(n) in new)
         for n in names
         if isinstance(arts[n], dict)
@@ -196,7 +202,7 @@ def run_page(
             parts.append(
                 head
                 + task_facts(meta, step, t, urls)
-                + artifacts_section(meta, step, t.task_id, t.successful, urls)
+                + artifacts_section(meta, step, t.task_id, t.shown, urls)
                 + "</details>"
             )
         else:
@@ -276,6 +282,6 @@ def task_page(
         + "".join(rows)
         + "</tbody></table></div>"
         + "<h2>Artifacts</h2>"
-        + artifacts_section(meta, step, t.task_id, t.successful, urls)
+        + artifacts_section(meta, step, t.task_id, t.shown, urls)
     )
     return page(f"{step}/{t.task_id} · {meta['run_id']}", body)

@@ -146,6 +146,12 @@ class TaskSummary:
     def status(self) -> str:
         return str((self.latest or {}).get("status") or "unknown")
 
+    @property
+    def shown(self) -> dict[str, Any] | None:
+        """The attempt whose artifacts are shown: the newest successful one, else the newest
+        (a failed attempt keeps what it had stored when it failed, as the client returns)."""
+        return self.successful or self.latest
+
     def as_json(self) -> dict[str, Any]:
         meta = self.latest or {}
         return {
@@ -159,8 +165,9 @@ class TaskSummary:
             "duration_s": meta.get("duration_s"),
             "execution": meta.get("execution") or {},
             "airflow": meta.get("airflow") or {},
-            "artifact_names": sorted((self.successful or {}).get("artifacts") or {}),
-            "new_artifacts": (self.successful or meta).get("new_artifacts") or [],
+            "artifact_names": sorted((self.shown or {}).get("artifacts") or {}),
+            "new_artifacts": (self.shown or {}).get("new_artifacts") or [],
+            "artifacts_attempt": (self.shown or {}).get("attempt"),
         }
 
 
