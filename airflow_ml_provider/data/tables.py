@@ -4,8 +4,9 @@
 reads a (hive-)partitioned dataset through ``pyarrow.dataset``: partitions that the filter excludes
 are never opened, row groups are skipped by their statistics, and only the selected columns'
 chunks are fetched (ranged GETs). ``paths_or_prefix`` is a prefix, one file URL, or a list of file
-URLs (e.g. one foreach task's :func:`~airflow_ml_provider.data.sharding.shard`); a list keeps the
-partition columns of its common base folder.
+URLs (e.g. one foreach task's :func:`~airflow_ml_provider.data.sharding.shard`). A list keeps its
+hive partition columns even when all its files sit in one partition folder; an empty list (a
+shard with no files) gives an empty table, a prefix with nothing under it FileNotFoundError.
 
 Two ways to move the bytes, chosen by ``via``:
 
@@ -101,11 +102,20 @@ def _dataset(paths_or_prefix: str | Sequence[Any], fs: Any, partitioning: Any) -
 
     if isinstance(paths_or_prefix, str):
         root = _strip(paths_or_prefix).rstrip("/")
-        return ds.dataset(root, filesystem=fs, format=_parquet_format(), partitioning=partitioning), root
+        try:
+            dataset = ds.dataset(root, filesystem=fs, format=_parquet_format(), partitioning=partitioning)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no Parquet data at {paths_or_prefix}: nothing is stored under it") from None
+        if dataset.files != [root]:
+            return dataset, root
+        paths_or_prefix = [paths_or_prefix]  # one file: read it as a list of one, with its partitions
     files = [_strip(getattr(p, "url", p[0] if isinstance(p, (tuple, list)) else p)) for p in paths_or_prefix]
-    if not files:
-        raise ValueError("read_table() got an empty list of files")
     base = posixpath.commonpath([posixpath.dirname(f) for f in files])
+    if partitioning == "hive":  # a shard inside one partition still gets that partition's column
+        parts = base.split("/")
+        while len(parts) > 1 and "=" in parts[-1]:
+            parts.pop()
+        base = "/".join(parts)
     dataset = ds.dataset(
         files, filesystem=fs, format=_parquet_format(), partitioning=partitioning, partition_base_dir=base
     )
@@ -121,6 +131,10 @@ def read_table(
         raise ValueError(f"via must be auto, arrow or download, not {via!r}")
     from airflow_ml_provider.data.s3 import S3
 
+    if not isinstance(paths_or_prefix, str) and not list(paths_or_prefix):
+        import pyarrow as pa
+
+        return pa.table({c: pa.array([]) for c in columns or []})  # a foreach shard with no files
     own = s3 is None
     s3 = s3 or S3()
     try:
@@ -189,7 +203,7 @@ def write_table(
 
     table = table_or_df
     if not isinstance(table, pa.Table):
-        table = pa.Table.from_pandas(table_or_df, preserve_index=False)
+        table = pa.Table.from_pandas(table_or_df)  # a labelled index is kept as columns, as pandas does
     own = s3 is None
     s3 = s3 or S3()
     written: list[str] = []

@@ -80,3 +80,25 @@ def test_read_pandas_and_file_lists(dataset) -> None:
     assert part.num_rows == int((df.year == 2025).sum())
     assert "region" in part.column_names  # partition columns below the files' common folder survive
     assert read_table(prefix, filters=[("year", "=", 1999)]).num_rows == 0
+
+
+@pytest.mark.parametrize("via", ["arrow", "download"])
+def test_shards_single_files_and_empty_inputs(dataset, bucket: str, via: str) -> None:
+    """What a foreach over shard() meets: one-partition shards, single files, shards with no files."""
+    prefix, df, files = dataset
+    (one,) = [f for f in files if "year=2025/region=north" in f]
+    for source in ([one], one):  # a shard inside one partition folder, and one file URL
+        got = read_pandas(source, filters=[("year", "=", 2025)], via=via)
+        assert len(got) == int(((df.year == 2025) & (df.region == "north")).sum())
+        assert set(got.columns) == set(df.columns)  # the partition columns are still there
+        assert set(got["region"]) == {"north"}
+    assert read_pandas([]).empty and read_table([], columns=["user"]).column_names == ["user"]
+    with pytest.raises(FileNotFoundError, match=rf"no Parquet data at s3://{bucket}/nothing-here"):
+        read_table(f"s3://{bucket}/nothing-here/", via=via)
+
+
+def test_write_table_keeps_a_labelled_index(bucket: str) -> None:
+    agg = pd.DataFrame({"user": list("aabbc"), "amount": [1.0, 2, 3, 4, 5]}).groupby("user").sum()
+    write_table(agg, f"s3://{bucket}/agg")
+    got = read_pandas(f"s3://{bucket}/agg")
+    pd.testing.assert_frame_equal(got.sort_index(), agg)
