@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from airflow_ml_provider.datastore.s3_io import error_kind
 
@@ -54,6 +54,7 @@ class S3Object:
         self.size, self.exists = size, exists
         self.content_type, self.metadata = content_type, metadata
         self.last_modified, self.etag = last_modified, etag
+        self._owner: Any = None  # the S3 client whose temporary folder holds ``path``
 
     @property
     def downloaded(self) -> bool:
@@ -93,7 +94,7 @@ def split_url(url: str) -> tuple[str, str]:
 
 def call_s3(url: str, fn: Callable[[], T]) -> T:
     """Run ``fn``; turn botocore errors into S3NotFound / S3AccessDenied / S3Error naming ``url``."""
-    from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+    from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, ParamValidationError
 
     try:
         return fn()
@@ -101,6 +102,8 @@ def call_s3(url: str, fn: Callable[[], T]) -> T:
         raise S3Error(f"no AWS credentials for {url} (AWS_* env, IRSA, or the Airflow AWS connection)") from exc
     except EndpointConnectionError as exc:
         raise S3Error(f"cannot reach the S3 endpoint for {url}: {exc}") from exc
+    except ParamValidationError as exc:  # e.g. non-ASCII metadata, an empty key
+        raise S3Error(f"S3 refuses the request for {url}: {exc}") from exc
     except ClientError as exc:
         kind, code = error_kind(exc)
         if kind == "no_bucket":

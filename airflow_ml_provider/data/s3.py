@@ -60,6 +60,8 @@ from airflow_ml_provider.data.objects import (
 )
 from airflow_ml_provider.data.transfer import Progress, TransferEngine, default_workers
 
+TRANSFER_OPTIONS = frozenset({"ranged_threshold", "range_size", "multipart_threshold", "part_size"})
+
 __all__ = ["S3", "S3AccessDenied", "S3Error", "S3NotFound", "S3Object", "S3PutObject", "S3URLError", "run_root"]
 
 
@@ -87,6 +89,12 @@ class S3:
         self._workers = max_workers or default_workers()
         self._aws_conn_id = aws_conn_id
         self._client = client
+        unknown = sorted(set(transfer) - TRANSFER_OPTIONS)
+        if unknown:  # fail here, not at the first transfer; Metaflow's role=/encryption= included
+            raise TypeError(
+                f"S3() got unexpected keyword arguments {unknown}; transfer options are {sorted(TRANSFER_OPTIONS)}. "
+                "Credentials come from the Airflow AWS connection or the AWS_* environment (no role=)."
+            )
         self._engine_opts = dict(transfer, progress_interval=progress_interval)
         self._engine: TransferEngine | None = None
 
@@ -150,7 +158,10 @@ class S3:
         return url[len(self._root) :].strip("/")
 
     def _obj(self, url: str, **fields: Any) -> S3Object:
-        return S3Object(url, self._key_of(url), prefix=self._root, **fields)
+        obj = S3Object(url, self._key_of(url), prefix=self._root, **fields)
+        if obj.path is not None:  # S3().get(k).text: the file lives as long as the object or close()
+            obj._owner = self
+        return obj
 
     # -- listing ---------------------------------------------------------------------------
     def list_paths(self, keys: Iterable[str] | None = None) -> list[S3Object]:
@@ -224,8 +235,14 @@ class S3:
         return self._get_urls([self._url(k) for k in keys], return_missing)
 
     def get_recursive(self, keys: Iterable[str], return_info: bool = False) -> list[S3Object]:
-        """Download every object under each prefix."""
-        return self._get_urls([o.url for o in self.list_recursive(keys)], False)
+        """Download every object under each prefix; a key that is an object itself is fetched too."""
+        urls: list[str] = []
+        for key in keys:
+            under = [o.url for o in self.list_recursive([key])]
+            if not under and key is not None and self.info(key, return_missing=True).exists:
+                under = [self._url(key)]  # as Metaflow: get_recursive(["data.csv"]) gets data.csv
+            urls.extend(under)
+        return self._get_urls(urls, False)
 
     def get_all(self, return_info: bool = False) -> list[S3Object]:
         """Download everything under this client's root."""
@@ -256,21 +273,23 @@ class S3:
         self, key: str | S3PutObject, obj: bytes | str | Any, overwrite: bool = True,
         content_type: str | None = None, metadata: dict[str, str] | None = None,
     ) -> str:  # fmt: skip
-        """Upload bytes, a str (UTF-8) or a readable file object; return the URL."""
+        """Upload bytes, a str (UTF-8) or a readable file object; return the URL (also when
+        ``overwrite=False`` left an existing object in place)."""
         item = S3PutObject(getattr(key, "key", key), obj, None, content_type, metadata)
-        return self._put([item], overwrite)[0][1]
+        stored = self._put([item], overwrite)
+        return stored[0][1] if stored else self._url(item.key)
 
     def put_many(
         self, key_objs: Iterable[tuple[str, Any] | S3PutObject], overwrite: bool = True
     ) -> list[tuple[str, str]]:
-        """Upload ``(key, bytes|str)`` pairs concurrently; return ``(key, url)`` pairs."""
+        """Upload ``(key, bytes|str)`` pairs concurrently; return ``(key, url)`` of those stored."""
         items = [o if isinstance(o, S3PutObject) else S3PutObject(o[0], o[1]) for o in key_objs]
         return self._put(items, overwrite)
 
     def put_files(
         self, key_paths: Iterable[tuple[str, str] | S3PutObject], overwrite: bool = True
     ) -> list[tuple[str, str]]:
-        """Upload local files (multipart above the threshold); return ``(key, url)`` pairs."""
+        """Upload local files (multipart above the threshold); return ``(key, url)`` of those stored."""
         items = [o if isinstance(o, S3PutObject) else S3PutObject(o[0], None, o[1]) for o in key_paths]
         for item in items:
             if item.path is None or not os.path.isfile(item.path):
@@ -278,11 +297,11 @@ class S3:
         return self._put(items, overwrite)
 
     def _put(self, items: list[S3PutObject], overwrite: bool) -> list[tuple[str, str]]:
-        def one(item: S3PutObject, progress: Progress) -> tuple[str, str]:
+        def one(item: S3PutObject, progress: Progress) -> tuple[str, str] | None:
             url = self._url(item.key)
             bucket, key = split_url(url)
             if not overwrite and self.info(item.key, return_missing=True).exists:
-                return item.key, url
+                return None  # not stored: Metaflow returns only the objects it wrote
             extra: dict[str, Any] = {}
             if item.content_type:
                 extra["ContentType"] = item.content_type
@@ -295,7 +314,7 @@ class S3:
                 call_s3(url, lambda: self.engine.upload_bytes(bucket, key, data, extra, progress))
             return item.key, url
 
-        return self.engine.run_batch("put", items, one)
+        return [pair for pair in self.engine.run_batch("put", items, one) if pair is not None]
 
 
 def _to_bytes(value: Any, url: str) -> bytes:

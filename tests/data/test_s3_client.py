@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from airflow_ml_provider import S3
-from airflow_ml_provider.data.s3 import S3NotFound, S3PutObject, S3URLError
+from airflow_ml_provider.data.s3 import S3Error, S3NotFound, S3PutObject, S3URLError
 from airflow_ml_provider.data.sharding import shard
 
 MB = 1 << 20
@@ -80,8 +80,13 @@ def test_put_many_put_files_get_many_and_overwrite(bucket: str, tmp_path: Path) 
         assert [o.blob for o in got[:3]] == [b"C", b"A", b"B"]
         assert got[0].content_type == "text/csv"
         assert [o.blob for o in got[3:]] == [Path(p).read_bytes() for _, p in files]
-        s3.put("m/a", "changed", overwrite=False)
+        assert s3.put("m/a", "changed", overwrite=False) == f"s3://{bucket}/p/m/a"
         assert s3.get("m/a").text == "A"
+        # overwrite=False returns only what it stored, as metaflow.S3 does
+        assert s3.put_many([("m/a", "changed"), ("m/new", "n")], overwrite=False) == [
+            ("m/new", f"s3://{bucket}/p/m/new")
+        ]
+        assert s3.put_files(files[:1], overwrite=False) == []
         s3.put_many([("m/a", "changed")], overwrite=True)
         assert s3.get("m/a").text == "changed"
         with pytest.raises(FileNotFoundError, match="no local file"):
@@ -272,3 +277,19 @@ def test_shard_balances_by_size_and_covers_everything() -> None:
     assert shard(urls, 1, 0) == urls
     with pytest.raises(ValueError):
         shard(urls, 2, 2)
+
+
+def test_metaflow_habits_without_a_with_block_and_object_keys_in_get_recursive(bucket: str) -> None:
+    """Code written for metaflow.S3 that leans on its lenient parts."""
+    with S3(s3root=f"s3://{bucket}/habits") as s3:
+        s3.put_many([("data.csv", "a,b"), ("dir/x", "1"), ("dir/y", "2")])
+    # No `with`: the downloaded file outlives the expression that made the client.
+    assert S3().get(f"s3://{bucket}/habits/data.csv").text == "a,b"
+    assert [o.text for o in S3(s3root=f"s3://{bucket}/habits").get_many(["dir/x", "dir/y"])] == ["1", "2"]
+    with S3(s3root=f"s3://{bucket}/habits") as s3:
+        assert [o.key for o in s3.get_recursive(["data.csv", "dir"])] == ["data.csv", "dir/x", "dir/y"]
+        # S3 itself refuses non-ASCII metadata: an S3Error naming the URL, not a botocore error.
+        with pytest.raises(S3Error, match=rf"(?s)s3://{bucket}/habits/m: .*Non ascii"):
+            s3.put("m", "x", metadata={"note": "café"})
+    with pytest.raises(TypeError, match=r"unexpected keyword arguments \['role'\]"):
+        S3(s3root=f"s3://{bucket}", role="arn:aws:iam::123:role/x")

@@ -85,7 +85,7 @@ def test_read_pandas_and_file_lists(dataset) -> None:
 @pytest.mark.parametrize("via", ["arrow", "download"])
 def test_shards_single_files_and_empty_inputs(dataset, bucket: str, via: str) -> None:
     """What a foreach over shard() meets: one-partition shards, single files, shards with no files."""
-    prefix, df, files = dataset
+    _, df, files = dataset
     (one,) = [f for f in files if "year=2025/region=north" in f]
     for source in ([one], one):  # a shard inside one partition folder, and one file URL
         got = read_pandas(source, filters=[("year", "=", 2025)], via=via)
