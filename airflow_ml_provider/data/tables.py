@@ -111,7 +111,9 @@ def _dataset(paths_or_prefix: str | Sequence[Any], fs: Any, partitioning: Any) -
         paths_or_prefix = [paths_or_prefix]  # one file: read it as a list of one, with its partitions
     files = [_strip(getattr(p, "url", p[0] if isinstance(p, (tuple, list)) else p)) for p in paths_or_prefix]
     base = posixpath.commonpath([posixpath.dirname(f) for f in files])
-    if partitioning == "hive":  # a shard inside one partition still gets that partition's column
+    hive = partitioning == "hive" or isinstance(partitioning, ds.HivePartitioning)
+    hive = hive or getattr(partitioning, "type_name", None) == "hive"  # HivePartitioning.discover()
+    if hive:  # a shard inside one partition still gets that partition's column
         parts = base.split("/")
         while len(parts) > 1 and "=" in parts[-1]:
             parts.pop()

@@ -102,3 +102,17 @@ def test_write_table_keeps_a_labelled_index(bucket: str) -> None:
     write_table(agg, f"s3://{bucket}/agg")
     got = read_pandas(f"s3://{bucket}/agg")
     pd.testing.assert_frame_equal(got.sort_index(), agg)
+
+
+def test_partition_values_keep_their_type_with_an_explicit_partitioning(bucket: str) -> None:
+    """The README's answer to zip=02134 read back as 2134, for a prefix and for a one-partition shard."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    df = pd.DataFrame({"zip": ["02134", "10001"], "amount": [1.5, 2.0]})
+    files = write_table(df, f"s3://{bucket}/zips", partition_cols=["zip"])
+    typed = ds.partitioning(pa.schema([("zip", pa.string())]), flavor="hive")
+    got = read_pandas(f"s3://{bucket}/zips", partitioning=typed, filters=[("zip", "=", "02134")])
+    assert got["zip"].tolist() == ["02134"] and got["amount"].tolist() == [1.5]
+    shard_of_one = [f for f in files if "zip=02134" in f]
+    assert read_pandas(shard_of_one, partitioning=typed)["zip"].tolist() == ["02134"]
