@@ -279,6 +279,24 @@ CASES: dict[str, tuple[str, str]] = {
         """,
         r"parameter 'index' clashes with a name reserved.*Rename",
     ),
+    "ForeachIntoJoin": (
+        """
+        @step
+        def start(self):
+            self.items = [1, 2, 3]
+            self.next(self.join, foreach="items")  # HERE
+
+        @step
+        def join(self, inputs):
+            self.total = len(inputs)
+            self.next(self.end)
+
+        @step
+        def end(self):
+            pass
+        """,
+        r"foreach goes straight to join 'join'.*Add a step between them",
+    ),
     "NonAsciiStep": (
         """
         @step

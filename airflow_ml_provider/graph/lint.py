@@ -46,6 +46,14 @@ def _check_transitions(graph: FlowGraph, problems: list[str]) -> None:
                 )
         if node.foreach_var is not None and len(node.out_funcs) != 1:
             problems.append(f"{node.where(node.next_lineno)}: a foreach goes to exactly one step.")
+        elif node.foreach_var is not None and node.out_funcs[0] in graph.nodes:
+            target = graph.nodes[node.out_funcs[0]]
+            if target.is_join:
+                problems.append(
+                    f"{node.where(node.next_lineno)}: the foreach goes straight to join {target.name!r}, so "
+                    "there is no step to run once per item. Add a step between them, e.g. "
+                    "`self.next(self.process, foreach=...)` with process going to the join."
+                )
         if node.name == "start" and node.is_join:
             problems.append(f"{node.where()}: start cannot be a join: define it as `def start(self)`.")
     for node in graph:
