@@ -379,6 +379,26 @@ def test_a_flow_name_the_store_cannot_hold_is_a_graph_error(tmp_path: Path) -> N
     assert re.search(rf"{path}:{line}: invalid flow name 'Prévision'.*Rename the class", result.stderr), result.stderr
 
 
+@pytest.mark.parametrize(
+    ("declaration", "message"),
+    [
+        ('tags = Parameter("tags", default="a,b")', "Parameter name 'tags' is reserved"),
+        ('day = Parameter("day", default=lambda ctx: "2026-01-01")', "Parameter 'day': default is a function"),
+        ('cols = Parameter("cols", default=["a"], type=str)', "Parameter 'cols': default ['a'] is not a str"),
+    ],
+)
+def test_parameters_that_would_break_on_airflow_fail_at_import(tmp_path: Path, declaration: str, message: str) -> None:
+    """Found by `check` on the laptop, not by the first Airflow trigger."""
+    source = _flow_source("Param", CASES["NonAsciiStep"][0].replace("prévoir", "predict"))
+    path = tmp_path / "param_flow.py"
+    header = "class BadParam(FlowSpec):  # CLASS\n"
+    path.write_text(source.replace(header, f"{header}    {declaration}\n"))
+    result = subprocess.run(
+        [sys.executable, str(path), "check"], env=airflow_env(), capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0 and message in result.stderr, (result.stdout, result.stderr)
+
+
 def test_show_and_run_refuse_a_bad_graph(tmp_path: Path) -> None:
     path, line, _ = write_case(tmp_path, "NoNext")
     for command in ("show", "run"):
@@ -434,7 +454,12 @@ class ForeachLimits(FlowSpec):
 
     @step
     def start(self):
-        self.items = {"list": [1, 2], "int": 5, "empty": [], "six": list(range(6))}[self.kind]
+        if self.kind == "series":
+            import pandas as pd
+
+            self.items = pd.Series([1.0, 2.0], index=[10, 20])
+        else:
+            self.items = {"list": [1, 2], "int": 5, "empty": [], "six": list(range(6))}[self.kind]
         self.next(self.body, foreach="items")
 
     @step
@@ -488,6 +513,7 @@ def test_foreach_runtime_errors_locally(tmp_path: Path) -> None:
     for kind, message in [
         ("int", "foreach='items': self.items is a int, not a list-like sequence"),
         ("empty", "foreach='items': self.items is empty"),
+        ("series", "foreach='items': self.items is a pandas Series; fan out over a list"),
     ]:
         result = run(kind)
         out = result.stdout + result.stderr

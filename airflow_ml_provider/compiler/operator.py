@@ -20,11 +20,10 @@ from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperato
 from airflow_ml_provider import config
 from airflow_ml_provider.compiler.local_process import LocalStepProcess
 from airflow_ml_provider.datastore import FlowDatastore, encode_run_id, get_backend
+from airflow_ml_provider.dsl.parameters import RESERVED_CONF_KEYS
 from airflow_ml_provider.runtime.code_package import store_package
 from airflow_ml_provider.runtime.command import ENV_ARTIFACT_ROOT, ENV_CONTEXT, RunContext, StepInvocation
 from airflow_ml_provider.runtime.topology import ROOT_TASK
-
-RESERVED_CONF_KEYS = frozenset({"resume_from", "resume_step", "tags"})
 
 
 class StepProcessFailed(RuntimeError):

@@ -19,6 +19,11 @@ class JSONType:
 _TYPES: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
 
 
+# Trigger-conf keys with a meaning of their own (compiler.operator reads them); no Parameter may
+# take these names, or the Airflow trigger would refuse a value that `python flow.py run` accepts.
+RESERVED_CONF_KEYS = frozenset({"resume_from", "resume_step", "tags"})
+
+
 class ParameterError(ValueError):
     """A parameter value that does not fit its declaration."""
 
@@ -41,6 +46,18 @@ class Parameter:
     ) -> None:
         if not isinstance(name, str) or not name.replace("-", "_").isidentifier():
             raise ParameterError(f"Parameter name must be an identifier-like string, not {name!r}")
+        if name in RESERVED_CONF_KEYS:
+            raise ParameterError(
+                f"Parameter name {name!r} is reserved: the trigger conf uses {sorted(RESERVED_CONF_KEYS)} "
+                "for run tags and resume. Choose another name."
+            )
+        if callable(default):
+            raise ParameterError(
+                f"Parameter {name!r}: default is a function; defaults must be values (str, int, float, "
+                "bool, list, dict). Compute the value in the start step instead, or pass it when triggering."
+            )
+        if type is str and isinstance(default, dict | list):
+            raise ParameterError(f"Parameter {name!r}: default {default!r} is not a str; use type=JSONType")
         self.name = name
         self.default = default
         if type is None:

@@ -295,6 +295,11 @@ class TaskRunner:
             items = getattr(flow, var)
         except AttributeError:
             raise RuntimeError(f"foreach={var!r}: step {self.inv.step!r} did not set self.{var}") from None
+        if hasattr(items, "iloc"):  # pandas indexes by label: items[0] is not the first item
+            raise TypeError(
+                f"foreach={var!r}: self.{var} is a pandas {type(items).__name__}; fan out over a list, e.g. "
+                f"self.{var} = self.{var}.tolist() (Series) or list(self.{var}.itertuples()) (DataFrame)"
+            )
         if not hasattr(items, "__len__") or not hasattr(items, "__getitem__") or isinstance(items, dict):
             raise TypeError(
                 f"foreach={var!r}: self.{var} is a {type(items).__name__}, not a list-like sequence; "
