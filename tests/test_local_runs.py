@@ -612,3 +612,53 @@ def test_cli_shows_why_a_task_failed_and_refuses_bad_names_in_one_line(semantics
         assert result.returncode == 1, (args, result.stdout, result.stderr)
         assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr, (args, result.stderr)
         assert result.stdout == "", (args, result.stdout)  # no header printed before the error
+
+
+SET_MERGE = """
+from airflow_ml_provider import FlowSpec, step
+
+
+class SetMerge(FlowSpec):
+    @step
+    def start(self):
+        self.vocab = {f"word{i}" for i in range(50)}
+        self.next(self.a, self.b)
+
+    @step
+    def a(self):
+        self.na = len(self.vocab)  # only reads the set
+        self.next(self.join)
+
+    @step
+    def b(self):
+        self.nb = len(self.vocab)
+        self.next(self.join)
+
+    @step
+    def join(self, inputs):
+        self.merge_artifacts(inputs)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    SetMerge()
+"""
+
+
+@pytest.mark.parametrize("warm", ["True", "False"], ids=["warm", "fresh-processes-like-pods"])
+def test_branches_that_only_read_a_set_merge_without_conflict(tmp_path: Path, warm: str, monkeypatch) -> None:
+    monkeypatch.setenv("AIRFLOW__ML_PROVIDER__LOCAL_WARM_START", warm)
+    monkeypatch.delenv("PYTHONHASHSEED", raising=False)
+    runner = Runner(tmp_path, tmp_path / "artifacts")
+    runner.write("set_merge.py", SET_MERGE)
+    run_id, _ = runner.ok("set_merge.py", "run")
+    with store(runner.root):
+        run = Run(f"SetMerge/{run_id}")
+        # The branches re-stored the set they only read under the same key, so the join's
+        # merge_artifacts saw no conflict (the run succeeded) and took that value.
+        assert run["a"].task["vocab"].sha == run["b"].task["vocab"].sha == run["join"].task["vocab"].sha
+        assert run["join"].task.data.vocab == {f"word{i}" for i in range(50)}

@@ -22,7 +22,13 @@ from airflow_ml_provider.compiler.local_process import LocalStepProcess
 from airflow_ml_provider.datastore import FlowDatastore, encode_run_id, get_backend
 from airflow_ml_provider.dsl.parameters import RESERVED_CONF_KEYS
 from airflow_ml_provider.runtime.code_package import store_package
-from airflow_ml_provider.runtime.command import ENV_ARTIFACT_ROOT, ENV_CONTEXT, RunContext, StepInvocation
+from airflow_ml_provider.runtime.command import (
+    ENV_ARTIFACT_ROOT,
+    ENV_CONTEXT,
+    STEP_ENV_DEFAULTS,
+    RunContext,
+    StepInvocation,
+)
 from airflow_ml_provider.runtime.topology import ROOT_TASK
 
 
@@ -164,6 +170,8 @@ class FlowStepOperator(KubernetesPodOperator):
         env = dict(self.env_vars) if isinstance(self.env_vars, dict) else {}
         env[ENV_CONTEXT] = self.run_context(context, mode).to_env()
         env[ENV_ARTIFACT_ROOT] = config.artifact_root()
+        for name, value in STEP_ENV_DEFAULTS.items():
+            env.setdefault(name, value)
         if mode == "kubernetes" and env[ENV_ARTIFACT_ROOT].startswith("s3://"):
             env.update(self._s3_public_env())
         self.env_vars = env

@@ -15,6 +15,11 @@ from typing import Any
 
 ENV_CONTEXT = "ML_PROVIDER_CONTEXT"
 ENV_ARTIFACT_ROOT = "AIRFLOW__ML_PROVIDER__ARTIFACT_ROOT"
+# Every step process (pod or local) hashes str the same way, so a set or frozenset artifact pickles
+# to the same bytes in every step: a step that only reads an inherited set re-stores it under the
+# same content key, and merge_artifacts sees no conflict. (A random seed per process made two
+# branches "disagree" on an untouched set.) A value the user sets in the environment wins.
+STEP_ENV_DEFAULTS = {"PYTHONHASHSEED": "0"}
 
 
 @dataclass

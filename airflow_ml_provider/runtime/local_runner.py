@@ -27,7 +27,7 @@ from typing import Any
 from airflow_ml_provider import config
 from airflow_ml_provider.datastore import FlowDatastore, get_backend
 from airflow_ml_provider.graph import FlowGraph
-from airflow_ml_provider.runtime.command import ENV_CONTEXT, RunContext, StepInvocation
+from airflow_ml_provider.runtime.command import ENV_CONTEXT, STEP_ENV_DEFAULTS, RunContext, StepInvocation
 from airflow_ml_provider.runtime.task_runner import record_interrupted
 from airflow_ml_provider.runtime.topology import ROOT_TASK
 from airflow_ml_provider.runtime.warm_start import start_step, terminate
@@ -100,7 +100,7 @@ class LocalRunner:
         node = self.graph[step]
         retry = node.decorators.get("retry")
         max_retries = retry.times if retry else 0
-        env = {**os.environ, ENV_CONTEXT: self.ctx.to_env(), "PYTHONUNBUFFERED": "1"}
+        env = {**STEP_ENV_DEFAULTS, **os.environ, ENV_CONTEXT: self.ctx.to_env(), "PYTHONUNBUFFERED": "1"}
         for attempt in range(max_retries + 1):
             if self.stop_reason:
                 raise LocalRunFailed(self.stop_reason)
