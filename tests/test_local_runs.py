@@ -662,3 +662,55 @@ def test_branches_that_only_read_a_set_merge_without_conflict(tmp_path: Path, wa
         # merge_artifacts saw no conflict (the run succeeded) and took that value.
         assert run["a"].task["vocab"].sha == run["b"].task["vocab"].sha == run["join"].task["vocab"].sha
         assert run["join"].task.data.vocab == {f"word{i}" for i in range(50)}
+
+
+RESUME_FLOW = """
+import os
+
+from airflow_ml_provider import FlowSpec, Parameter, step
+
+
+class ResumeParams(FlowSpec):
+    alpha = Parameter("alpha", default=1, type=int)
+
+    @step
+    def start(self):
+        self.items = [1, 2, 3]
+        self.next(self.body, foreach="items")
+
+    @step
+    def body(self):
+        if self.input == 2 and os.environ.get("FAIL") == "1":
+            raise RuntimeError("item 2 failed")
+        self.value = self.input * self.alpha
+        self.next(self.join)
+
+    @step
+    def join(self, inputs):
+        self.values = sorted(i.value for i in inputs)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    ResumeParams()
+"""
+
+
+@pytest.mark.parametrize("step", [None, "start"], ids=["failed-steps", "from-start"])
+def test_resume_keeps_the_origin_runs_parameters(tmp_path: Path, monkeypatch, step: str | None) -> None:
+    runner = Runner(tmp_path, tmp_path / "artifacts")
+    runner.write("resume_params.py", RESUME_FLOW)
+    monkeypatch.setenv("FAIL", "1")
+    failed = runner("resume_params.py", "run", "--alpha", "5")
+    assert failed.returncode == 1 and "item 2 failed" in failed.stdout + failed.stderr
+    monkeypatch.setenv("FAIL", "0")
+    run_id, _ = runner.ok("resume_params.py", "resume", *([step] if step else []))
+    with store(runner.root):
+        run = Run(f"ResumeParams/{run_id}")
+        assert run.parameters == {"alpha": 5}
+        assert run["start"].task.data.alpha == 5
+        assert run.data.values == [5, 10, 15]

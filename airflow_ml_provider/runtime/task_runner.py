@@ -139,8 +139,16 @@ class TaskRunner:
         object.__setattr__(flow, "_ml_source", ArtifactSource(records, self.store.load_artifact))
         return flow, stack
 
+    def _run_parameters(self) -> dict[str, Any]:
+        """The run's parameter values: a resumed run keeps its origin's (as the README promises)."""
+        if self.ctx.origin_run_id:
+            origin = check_origin(self.store, self.ctx.origin_run_id).get("parameters")
+            if origin is not None:
+                return origin
+        return self.ctx.parameters or {}
+
     def _set_parameters(self, flow: FlowSpec, params: dict[str, Any]) -> None:
-        given = self.ctx.parameters or {}
+        given = self._run_parameters()
         for attr, param in params.items():
             raw = given.get(param.name, given.get(attr, param.default))
             value = param.convert(raw)
@@ -175,9 +183,7 @@ class TaskRunner:
         if self.inv.step != "start" or self.store.read_run(self.inv.run_id):
             return
         ctx = self.ctx
-        parameters = ctx.parameters
-        if ctx.origin_run_id:
-            parameters = check_origin(self.store, ctx.origin_run_id).get("parameters") or parameters
+        parameters = self._run_parameters()
         self.store.write_run(
             self.inv.run_id,
             {
