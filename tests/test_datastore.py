@@ -150,6 +150,24 @@ def test_dataframe_with_mixed_object_column_falls_back_to_pickle(ds: FlowDatasto
     assert back["mixed"].tolist() == [1, "two", 3.0, {"four": 4}]
 
 
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pd.DataFrame({"payload": [{"user": 1}, {"item": 7}]}),  # Arrow: structs padded with None
+        pd.DataFrame({"cells": [[1, 2], (3,)]}),  # Arrow: lists/tuples come back as ndarrays
+        pd.DataFrame({"ints": pd.Series([1, 2], dtype=object)}),  # Arrow: int64
+        pd.DataFrame({1: [1.0], "1": [2.0]}),  # Arrow: both labels become "1"
+        pd.DataFrame({"sales": [10, 20]}, index=pd.period_range("2024-01", periods=2, freq="M")),
+        pd.DataFrame({"span": pd.interval_range(0, 2)}),
+    ],
+    ids=["dict-cells", "list-cells", "object-ints", "int-and-str-labels", "period-index", "intervals"],
+)
+def test_dataframes_arrow_would_change_are_pickled_and_come_back_equal(ds: FlowDatastore, frame) -> None:
+    back = roundtrip(ds, frame, "pickle")
+    pd.testing.assert_frame_equal(back, frame)
+    assert list(back.columns) == list(frame.columns)
+
+
 def test_unpicklable_value_names_the_artifact() -> None:
     import threading
 

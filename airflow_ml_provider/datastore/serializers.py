@@ -44,7 +44,7 @@ def _is_dataframe(value: Any) -> bool:
         return False
     import pandas as pd
 
-    return isinstance(value, pd.DataFrame)
+    return isinstance(value, pd.DataFrame) and _arrow_faithful(value)
 
 
 def _is_series(value: Any) -> bool:
@@ -52,7 +52,39 @@ def _is_series(value: Any) -> bool:
         return False
     import pandas as pd
 
-    return isinstance(value, pd.Series)
+    return isinstance(value, pd.Series) and _arrow_faithful(value.to_frame(name=_SERIES_COLUMN))
+
+
+def _arrow_faithful(df: Any) -> bool:
+    """Whether Arrow gives this frame back unchanged; when not, it is pickled instead.
+
+    Arrow would silently turn non-str column labels into strings (1 and "1" collide), dict/list
+    cells into structs padded with None, object columns of ints into int64, and a PeriodIndex
+    into its integer ordinals in a process that reads it back.
+    """
+    import pandas as pd
+
+    labels = list(df.columns)
+    if not all(isinstance(c, str) for c in labels) or len(set(labels)) != len(labels):
+        return False
+    odd = (pd.PeriodDtype, pd.IntervalDtype)
+    indexes = df.index.levels if isinstance(df.index, pd.MultiIndex) else [df.index]
+    if any(isinstance(ix.dtype, odd) or (_is_object(ix.dtype) and not _only_strings(ix)) for ix in indexes):
+        return False
+    for dtype, column in zip(df.dtypes, df.columns, strict=True):
+        if isinstance(dtype, odd) or (_is_object(dtype) and not _only_strings(df[column])):
+            return False
+    return True
+
+
+def _is_object(dtype: Any) -> bool:
+    return getattr(dtype, "kind", None) == "O" and not hasattr(dtype, "na_value")  # not pandas' str dtype
+
+
+def _only_strings(values: Any) -> bool:
+    from pandas.api.types import infer_dtype
+
+    return infer_dtype(values, skipna=True) in ("string", "empty")
 
 
 def _is_plain_ndarray(value: Any) -> bool:
@@ -180,7 +212,7 @@ _BY_NAME = {s.name: s for s in SERIALIZERS}
 def serialize(name: str, value: Any) -> tuple[str, bytes | memoryview]:
     """Return ``(serializer name, bytes)`` for artifact ``name``.
 
-    A DataFrame that Arrow cannot represent (mixed-type object columns) falls back to pickle;
+    A DataFrame that Arrow cannot give back unchanged (see ``_arrow_faithful``) is pickled;
     a value that pickle cannot store raises an error naming the artifact.
     """
     for serializer in SERIALIZERS:
