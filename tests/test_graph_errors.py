@@ -573,3 +573,24 @@ def test_bad_flows_are_airflow_import_errors_and_map_limit(airflow_home: Path, t
     assert "body" not in run_obj
     assert not run_obj.successful
     assert not wrong, wrong
+
+
+@pytest.mark.parametrize(
+    ("decorator", "message"),
+    [
+        ("@resources(gpu=0.5)", "@resources(gpu=0.5) must be a whole number of GPUs"),
+        ("@kubernetes(gpu=1.5)", "@kubernetes(gpu=1.5) must be a whole number of GPUs"),
+    ],
+)
+def test_fractional_gpus_fail_at_import_not_at_pod_creation(tmp_path: Path, decorator: str, message: str) -> None:
+    source = _flow_source("Gpu", CASES["NonAsciiStep"][0].replace("prévoir", "predict"))
+    imports = "import FlowSpec, Parameter, flow, kubernetes, resources, step"
+    source = source.replace("import FlowSpec, Parameter, flow, step", imports)
+    source = source.replace("    @step\n    def predict", f"    {decorator}\n    @step\n    def predict")
+    path = tmp_path / "gpu_flow.py"
+    path.write_text(source)
+    assert decorator in source
+    result = subprocess.run(
+        [sys.executable, str(path), "check"], env=airflow_env(), capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0 and message in result.stderr, (result.stdout, result.stderr)

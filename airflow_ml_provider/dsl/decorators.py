@@ -42,6 +42,12 @@ def _number(value: Any, what: str, *, allow_none: bool = True) -> float | None:
     return value
 
 
+def _whole_gpus(value: float | None, where: str) -> None:
+    """Kubernetes refuses fractional extended resources when the pod is created; say so at import."""
+    if value is not None and float(value) != int(value):
+        raise DecoratorError(f"{where}(gpu={value}) must be a whole number of GPUs: Kubernetes cannot share one")
+
+
 @dataclass(frozen=True)
 class Resources(StepDecorator):
     """``@resources(cpu=1, memory=4096, gpu=0, disk=None)``: memory and disk in MB (as Metaflow)."""
@@ -56,6 +62,7 @@ class Resources(StepDecorator):
     def __post_init__(self) -> None:
         for key in ("cpu", "memory", "gpu", "disk", "shared_memory"):
             _number(getattr(self, key), f"@resources({key}=...)")
+        _whole_gpus(self.gpu, "@resources")
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,7 @@ class Kubernetes(StepDecorator):
                 raise DecoratorError(f"@kubernetes({key}=...) must be a list, not {type(value).__name__}")
         for key in ("cpu", "memory", "gpu", "disk"):
             _number(getattr(self, key), f"@kubernetes({key}=...)")
+        _whole_gpus(self.gpu, "@kubernetes")
         if self.image_pull_policy not in (None, "Always", "IfNotPresent", "Never"):
             raise DecoratorError("@kubernetes(image_pull_policy=...) must be Always, IfNotPresent or Never")
 
