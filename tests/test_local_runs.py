@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -714,3 +715,42 @@ def test_resume_keeps_the_origin_runs_parameters(tmp_path: Path, monkeypatch, st
         assert run.parameters == {"alpha": 5}
         assert run["start"].task.data.alpha == 5
         assert run.data.values == [5, 10, 15]
+
+
+TIMEOUT_FLOW = """
+import time
+
+from airflow_ml_provider import FlowSpec, step, timeout
+
+
+class SlowStep(FlowSpec):
+    @timeout(seconds=2)
+    @step
+    def start(self):
+        time.sleep(60)
+        print("SLEPT FULLY")
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    SlowStep()
+"""
+
+
+def test_timeout_stops_a_local_step_and_fails_its_attempt(tmp_path: Path) -> None:
+    runner = Runner(tmp_path, tmp_path / "artifacts")
+    runner.write("slow_step.py", TIMEOUT_FLOW)
+    started = time.monotonic()
+    result = runner("slow_step.py", "run")
+    assert result.returncode == 1 and time.monotonic() - started < 40, result.stdout + result.stderr
+    assert "SLEPT FULLY" not in result.stdout
+    assert "@timeout: the step ran longer than 2s and was stopped" in result.stdout
+    with store(runner.root):
+        run = Run(f"SlowStep/{run_id_of(result)}")
+        task = run["start"].task
+        assert not task.successful and "@timeout" in task.exception["message"]
+        assert run.metadata["status"] == "failed"

@@ -100,6 +100,7 @@ class LocalRunner:
         node = self.graph[step]
         retry = node.decorators.get("retry")
         max_retries = retry.times if retry else 0
+        timeout = node.decorators.get("timeout")
         env = {**STEP_ENV_DEFAULTS, **os.environ, ENV_CONTEXT: self.ctx.to_env(), "PYTHONUNBUFFERED": "1"}
         for attempt in range(max_retries + 1):
             if self.stop_reason:
@@ -107,23 +108,43 @@ class LocalRunner:
             inv = StepInvocation(
                 self.flow_file, self.flow_cls.__name__, step, self.run_id, task_id, attempt, max_retries
             )
-            proc = start_step(inv.argv(sys.executable), env, warm=self.warm, log=self._say)
-            with _print_lock:
-                self.live[proc] = inv
-            try:
-                assert proc.stdout is not None
-                for line in proc.stdout:
-                    self._say(f"[{step}/{task_id}] {line}")
-                code = proc.wait()
-            finally:
-                with _print_lock:
-                    self.live.pop(proc, None)
-            if code == 0:
+            code, timed_out = self._attempt(inv, env, timeout.total_seconds if timeout else None)
+            if code == 0:  # the step recorded its success (even if the timer fired as it ended)
                 return
-            # A step that crashed or was killed could not record its attempt: record it here.
+            # A step that crashed, was killed or timed out could not record its attempt: record it here.
             reason = self.stop_reason or f"the step process {_exit_reason(code)}"
+            if timed_out and timeout is not None:
+                reason = f"@timeout: the step ran longer than {timeout.total_seconds:g}s and was stopped"
+                self._say(f"[{step}/{task_id}] {reason}")
             record_interrupted(self.store, self.flow_cls.__name__, inv, reason)
         raise LocalRunFailed(f"step {step!r} task {task_id} failed after {max_retries + 1} attempt(s)")
+
+    def _attempt(self, inv: StepInvocation, env: dict[str, str], timeout_s: float | None) -> tuple[int, bool]:
+        """Run one attempt's process, echoing its output; ``(exit code, whether @timeout stopped it)``."""
+        proc = start_step(inv.argv(sys.executable), env, warm=self.warm, log=self._say)
+        with _print_lock:
+            self.live[proc] = inv
+        timed_out = threading.Event()
+
+        def expire() -> None:  # as Airflow's execution_timeout: stop the step, the attempt fails
+            timed_out.set()
+            terminate(proc, grace=5)
+
+        timer = threading.Timer(timeout_s, expire) if timeout_s else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                self._say(f"[{inv.step}/{inv.task_id}] {line}")
+            code = proc.wait()
+        finally:
+            if timer is not None:
+                timer.cancel()
+            with _print_lock:
+                self.live.pop(proc, None)
+        return code, timed_out.is_set()
 
     def run(self) -> str:
         """Run every step; returns the run id or raises :class:`LocalRunFailed`."""
