@@ -157,3 +157,20 @@ def test_schedules_in_every_form(airflow_home):
     assert tz.tags == {"ml-flow", "tz"}
     # the flow's class hierarchy shares steps; each DAG still has its own tasks
     assert set(bag.dags["DeltaFlow"].task_dict) == {"start", "end"}
+
+
+def test_a_single_tag_string_is_one_tag() -> None:
+    from airflow_ml_provider import FlowSpec, flow, step
+    from airflow_ml_provider.dsl.flow_decorator import flow_options
+
+    @flow(tags="ml")
+    class OneTag(FlowSpec):
+        @step
+        def start(self):
+            self.next(self.end)
+
+        @step
+        def end(self):
+            pass
+
+    assert flow_options(OneTag).tags == ("ml",)  # not ("m", "l")

@@ -137,7 +137,7 @@ def flow(
             start_date=start_date or base.start_date,
             end_date=end_date or base.end_date,
             catchup=catchup,
-            tags=tuple(tags) or base.tags,
+            tags=((tags,) if isinstance(tags, str) else tuple(tags)) or base.tags,  # tags="ml" is one tag
             default_image=default_image or base.default_image,
             max_active_runs=max_active_runs,
             max_active_tasks=max_active_tasks,
