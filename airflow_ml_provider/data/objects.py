@@ -48,13 +48,13 @@ class S3Object:
     def __init__(
         self, url: str, key: str, *, prefix: str | None = None, path: str | None = None, size: int | None = None,
         exists: bool = True, content_type: str | None = None, metadata: dict[str, str] | None = None,
-        last_modified: int | None = None, etag: str | None = None,
+        last_modified: int | None = None, etag: str | None = None, owner: Any = None,
     ) -> None:  # fmt: skip
         self.url, self.key, self.prefix, self.path = url, key, prefix, path
         self.size, self.exists = size, exists
         self.content_type, self.metadata = content_type, metadata
         self.last_modified, self.etag = last_modified, etag
-        self._owner: Any = None  # the S3 client whose temporary folder holds ``path``
+        self._owner = owner  # the S3 client whose temporary folder holds ``path``: kept alive with it
 
     @property
     def downloaded(self) -> bool:

@@ -158,10 +158,9 @@ class S3:
         return url[len(self._root) :].strip("/")
 
     def _obj(self, url: str, **fields: Any) -> S3Object:
-        obj = S3Object(url, self._key_of(url), prefix=self._root, **fields)
-        if obj.path is not None:  # S3().get(k).text: the file lives as long as the object or close()
-            obj._owner = self
-        return obj
+        # An object with a local file keeps this client (and so the file) alive: S3().get(k).text works.
+        owner = self if fields.get("path") is not None else None
+        return S3Object(url, self._key_of(url), prefix=self._root, owner=owner, **fields)
 
     # -- listing ---------------------------------------------------------------------------
     def list_paths(self, keys: Iterable[str] | None = None) -> list[S3Object]:
@@ -173,6 +172,10 @@ class S3:
         return self._list(keys, delimiter="")
 
     def _list(self, keys: Iterable[str] | None, delimiter: str) -> list[S3Object]:
+        return [obj for chunk in self._list_each(keys, delimiter) for obj in chunk]
+
+    def _list_each(self, keys: Iterable[str | None] | None, delimiter: str) -> list[list[S3Object]]:
+        """One listing per key, run concurrently; results in key order."""
         urls = [self._url(k) for k in (keys if keys is not None else [None])]
 
         def one(url: str, progress: Progress) -> list[S3Object]:
@@ -197,7 +200,7 @@ class S3:
                     out.append(self._obj(f"s3://{bucket}/{cp['Prefix']}", exists=False))
             return out
 
-        return [obj for chunk in self.engine.run_batch("list", urls, one) for obj in chunk]
+        return self.engine.run_batch("list", urls, one)
 
     # -- info ------------------------------------------------------------------------------
     def info(self, key: str | None = None, return_missing: bool = False) -> S3Object:
@@ -236,12 +239,13 @@ class S3:
 
     def get_recursive(self, keys: Iterable[str], return_info: bool = False) -> list[S3Object]:
         """Download every object under each prefix; a key that is an object itself is fetched too."""
-        urls: list[str] = []
-        for key in keys:
-            under = [o.url for o in self.list_recursive([key])]
-            if not under and key is not None and self.info(key, return_missing=True).exists:
-                under = [self._url(key)]  # as Metaflow: get_recursive(["data.csv"]) gets data.csv
-            urls.extend(under)
+        keys = list(keys)
+        listed = self._list_each(keys, delimiter="")
+        bare = [k for k, objs in zip(keys, listed, strict=True) if not objs and k is not None]
+        objects = {o.url for o in self.info_many(bare, return_missing=True) if o.exists}
+        urls = []
+        for key, objs in zip(keys, listed, strict=True):  # as Metaflow: an object key gets that object
+            urls.extend([o.url for o in objs] or [url for url in [self._url(key)] if url in objects])
         return self._get_urls(urls, False)
 
     def get_all(self, return_info: bool = False) -> list[S3Object]:

@@ -133,10 +133,12 @@ def read_table(
         raise ValueError(f"via must be auto, arrow or download, not {via!r}")
     from airflow_ml_provider.data.s3 import S3
 
-    if not isinstance(paths_or_prefix, str) and not list(paths_or_prefix):
-        import pyarrow as pa
+    if not isinstance(paths_or_prefix, str):
+        paths_or_prefix = list(paths_or_prefix)  # a generator is read once, here
+        if not paths_or_prefix:
+            import pyarrow as pa
 
-        return pa.table({c: pa.array([]) for c in columns or []})  # a foreach shard with no files
+            return pa.table({c: pa.array([]) for c in columns or []})  # a foreach shard with no files
     own = s3 is None
     s3 = s3 or S3()
     try:

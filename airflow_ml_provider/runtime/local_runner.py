@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from airflow_ml_provider import config
-from airflow_ml_provider.datastore import FlowDatastore, get_backend
+from airflow_ml_provider.datastore import FAILED, SUCCESS, FlowDatastore, get_backend
 from airflow_ml_provider.graph import FlowGraph
 from airflow_ml_provider.runtime.command import ENV_CONTEXT, STEP_ENV_DEFAULTS, RunContext, StepInvocation
 from airflow_ml_provider.runtime.task_runner import record_interrupted
@@ -171,8 +171,8 @@ class LocalRunner:
             terminate(proc, grace=5)
             record_interrupted(self.store, self.flow_cls.__name__, inv, self.stop_reason)
         meta = self.store.read_run(self.run_id) or {}
-        if meta.get("status") not in ("success", "failed"):
-            self.store.update_run(self.run_id, status="failed", finished_at=datetime.now(timezone.utc).isoformat())
+        if meta.get("status") not in (SUCCESS, FAILED):
+            self.store.update_run(self.run_id, status=FAILED, finished_at=datetime.now(timezone.utc).isoformat())
         print(f"[ml-provider] run {self.run_id}: {self.stop_reason}; recorded as failed", file=sys.stderr)
 
     def _schedule(self, pool: ThreadPoolExecutor) -> BaseException | None:

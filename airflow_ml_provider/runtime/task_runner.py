@@ -7,6 +7,7 @@ its exception and traceback, as a failed attempt.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import sys
@@ -139,6 +140,7 @@ class TaskRunner:
         object.__setattr__(flow, "_ml_source", ArtifactSource(records, self.store.load_artifact))
         return flow, stack
 
+    @functools.cached_property
     def _run_parameters(self) -> dict[str, Any]:
         """The run's parameter values: a resumed run keeps its origin's (as the README promises)."""
         if self.ctx.origin_run_id:
@@ -148,7 +150,7 @@ class TaskRunner:
         return self.ctx.parameters or {}
 
     def _set_parameters(self, flow: FlowSpec, params: dict[str, Any]) -> None:
-        given = self._run_parameters()
+        given = self._run_parameters
         for attr, param in params.items():
             raw = given.get(param.name, given.get(attr, param.default))
             value = param.convert(raw)
@@ -183,7 +185,7 @@ class TaskRunner:
         if self.inv.step != "start" or self.store.read_run(self.inv.run_id):
             return
         ctx = self.ctx
-        parameters = self._run_parameters()
+        parameters = self._run_parameters
         self.store.write_run(
             self.inv.run_id,
             {
@@ -367,7 +369,7 @@ def record_interrupted(store: FlowDatastore, flow_name: str, inv: StepInvocation
                          "task_id": inv.task_id, "attempt": inv.attempt})  # fmt: skip
     meta.update(status=FAILED, artifacts={}, new_artifacts=[], final=inv.attempt >= inv.max_retries,
                 exception={"type": "StepInterrupted", "message": reason, "traceback": ""})  # fmt: skip
-    meta.setdefault("finished_at", _now())
+    meta["finished_at"] = meta.get("finished_at") or _now()  # a started.json holds None
     store.write_attempt(inv.run_id, inv.step, inv.task_id, inv.attempt, meta)
     if meta["final"]:
         store.update_run(inv.run_id, status=FAILED, finished_at=meta["finished_at"])
