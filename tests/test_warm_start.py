@@ -247,3 +247,54 @@ def test_interrupting_a_local_run_stops_its_steps_and_their_children(
     finally:
         if runner.poll() is None:
             runner.kill()
+
+
+DEAD_PROXY_FLOW = '''
+import weakref
+from airflow_ml_provider import FlowSpec, step
+
+KEPT = []  # alive at exit, so the step's exit walks these objects
+
+
+class Gone:
+    pass
+
+
+class Touchy:
+    """An object that raises on any attribute read, ``__class__`` included."""
+
+    def __getattribute__(self, name):
+        raise RuntimeError(f"no {name} for you")
+
+
+class DeadProxyFlow(FlowSpec):
+    @step
+    def start(self):
+        target = Gone()
+        KEPT.append(weakref.proxy(target))  # what boto3/botocore leave behind on S3
+        del target  # the proxy is now dead: isinstance() on it raises ReferenceError
+        KEPT.append(Touchy())
+        self.next(self.end)
+
+    @step
+    def end(self):
+        print("end ran")
+
+
+if __name__ == "__main__":
+    DeadProxyFlow()
+'''
+
+
+@pytest.mark.parametrize("warm", [True, False], ids=["warm", "fresh"])
+def test_a_step_leaving_dead_weakref_proxies_behind_exits_cleanly(tmp_path: Path, warm: bool) -> None:
+    """A dead ``weakref.proxy`` (or an object raising on attribute access) alive at exit is no error."""
+    (tmp_path / "dead_proxy_flow.py").write_text(textwrap.dedent(DEAD_PROXY_FLOW))
+    result = run_flow(tmp_path, tmp_path / "root", "dead_proxy_flow.py", warm)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "ReferenceError" not in output and "Traceback" not in output, output[-3000:]
+    assert "end ran" in result.stdout
+    (run_json,) = (tmp_path / "root").glob("DeadProxyFlow/runs/*/run.json")
+    assert json.loads(run_json.read_text())["status"] == "success"
+    assert not (run_json.parent / "steps" / "start" / "0" / "1.json").exists(), "start needed a second attempt"

@@ -287,11 +287,7 @@ def _exit_step(run: Any, request: dict[str, Any]) -> None:
             if thread is not current and not thread.daemon:
                 thread.join()
         atexit._run_exitfuncs()  # what Py_Finalize runs first (logging.shutdown, weakref.finalize, ...)
-        # gc.freeze() hid the starter's objects, so this walks only what the step created
-        for kind in (io.TextIOBase, io.BufferedIOBase):
-            for obj in gc.get_objects():
-                if isinstance(obj, kind):
-                    _flush_quietly(obj)
+        _flush_open_files()
     except BaseException:
         traceback.print_exc()
         code = code or 1
@@ -299,6 +295,29 @@ def _exit_step(run: Any, request: dict[str, Any]) -> None:
         for stream in (sys.stdout, sys.stderr):
             _flush_quietly(stream)
         os._exit(code)
+
+
+def _flush_open_files() -> None:
+    """Flush the files the step left open, text layers before the buffers beneath them.
+
+    gc.freeze() hid the starter's objects, so this walks only what the step created. Any object
+    may be hostile: a dead ``weakref.proxy`` (boto3 leaves them behind) raises ReferenceError on
+    ``isinstance``, user classes may raise on attribute access. So the test reads ``type(obj)``,
+    which never consults the object, and a failing check skips that object, never the exit.
+    """
+    text: list[Any] = []
+    buffered: list[Any] = []
+    for obj in gc.get_objects():
+        try:
+            kind = type(obj)
+            if issubclass(kind, io.TextIOBase):
+                text.append(obj)
+            elif issubclass(kind, io.BufferedIOBase):
+                buffered.append(obj)
+        except Exception:
+            continue
+    for stream in (*text, *buffered):
+        _flush_quietly(stream)
 
 
 def _flush_quietly(stream: Any) -> None:
