@@ -125,6 +125,11 @@ class FlowStepOperator(KubernetesPodOperator):
             tags = conf.get("tags", [])
             if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
                 raise ValueError(f"trigger conf 'tags' must be a list of strings, not {tags!r}")
+            if conf.get("resume_from"):  # before the run's first record exists: no phantom run
+                from airflow_ml_provider.runtime.resume import check_origin
+
+                origin = str(conf["resume_from"])
+                check_origin(self.store, encode_run_id(origin), given=origin)
         return conf
 
     def run_context(self, context: Any, mode: str) -> RunContext:
@@ -165,10 +170,11 @@ class FlowStepOperator(KubernetesPodOperator):
 
     def prepare(self, context: Any, mode: str) -> StepInvocation:
         """Fill in the pod's command and environment for this task instance."""
+        run_context = self.run_context(context, mode)  # validates the trigger conf first
         inv = self.invocation(context)
         self.arguments = inv.argv()[1:]
         env = dict(self.env_vars) if isinstance(self.env_vars, dict) else {}
-        env[ENV_CONTEXT] = self.run_context(context, mode).to_env()
+        env[ENV_CONTEXT] = run_context.to_env()
         env[ENV_ARTIFACT_ROOT] = config.artifact_root()
         for name, value in STEP_ENV_DEFAULTS.items():
             env.setdefault(name, value)

@@ -110,7 +110,12 @@ def _resume_origin(flow_cls: type, graph: Any, args: argparse.Namespace) -> tupl
     if args.step is not None and args.step not in graph.nodes:
         raise ValueError(f"no step {args.step!r} in {flow_cls.__name__}: steps are {', '.join(graph.nodes)}")
     if args.origin_run_id:
-        return encode_run_id(args.origin_run_id), args.step
+        from airflow_ml_provider.datastore import FlowDatastore, get_backend
+        from airflow_ml_provider.runtime.resume import check_origin
+
+        origin = encode_run_id(args.origin_run_id)
+        check_origin(FlowDatastore(flow_cls.__name__, get_backend()), origin, given=args.origin_run_id)
+        return origin, args.step
     try:
         latest = Flow(flow_cls.__name__).latest_run
     except KeyError:

@@ -34,11 +34,17 @@ def steps_to_rerun(graph: FlowGraph, resume_step: str | None) -> set[str]:
     return found
 
 
-def check_origin(store: FlowDatastore, origin_run_id: str) -> dict[str, Any]:
+def check_origin(store: FlowDatastore, origin_run_id: str, given: str | None = None) -> dict[str, Any]:
+    """The origin run's record; a one-line :class:`ResumeError` when the store has no such run.
+
+    Callers check this before they create anything of the new run (no run folder, no attempt),
+    so a mistyped id is an error message, never a phantom failed run. ``given`` is the id as the
+    user wrote it (before encoding), for the message.
+    """
     meta = store.read_run(origin_run_id)
     if meta is None:
         raise ResumeError(
-            f"resume_from={origin_run_id!r}: no such run of flow {store.flow_name} in {store.backend.describe()}"
+            f"cannot resume: flow {store.flow_name} has no run {given or origin_run_id!r} in {store.backend.describe()}"
         )
     return meta
 

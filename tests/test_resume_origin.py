@@ -1,0 +1,88 @@
+"""Resume checks its origin before it creates anything (``runtime/resume.py``).
+
+A mistyped origin run id, from ``python flow.py resume --origin-run-id`` or from the trigger conf
+``resume_from`` of an Airflow run, is a one-line error naming the flow, the id and the artifact
+root; the store holds no new run afterwards (no phantom failed run whose reason is lost).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from tests.fixtures.airflow_local import airflow_env, dags_test
+
+RESUME_FLOW = """
+# Airflow DAG
+from airflow_ml_provider import FlowSpec, step
+
+
+class ResumeOriginFlow(FlowSpec):
+    @step
+    def start(self):
+        self.x = 1
+        self.next(self.end)
+
+    @step
+    def end(self):
+        print("end saw", self.x)
+
+
+if __name__ == "__main__":
+    ResumeOriginFlow()
+"""
+
+
+def _flow(cwd: Path, root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(cwd / "resume_origin_flow.py"), *args],
+        env=airflow_env(AIRFLOW__ML_PROVIDER__ARTIFACT_ROOT=str(root)),
+        capture_output=True, text=True, timeout=300, cwd=cwd,
+    )  # fmt: skip
+
+
+def _runs(root: Path) -> list[str]:
+    runs = root / "ResumeOriginFlow" / "runs"
+    return sorted(p.name for p in runs.iterdir()) if runs.exists() else []
+
+
+def test_resume_from_an_unknown_run_id_is_one_line_and_creates_nothing(tmp_path: Path) -> None:
+    (tmp_path / "resume_origin_flow.py").write_text(textwrap.dedent(RESUME_FLOW))
+    root = tmp_path / "root"
+    first = _flow(tmp_path, root, "resume", "--origin-run-id", "nope")
+    assert first.returncode == 2, first.stdout + first.stderr
+    assert first.stderr.strip().splitlines() == [
+        f"error: cannot resume: flow ResumeOriginFlow has no run 'nope' in {root}"
+    ]
+    assert "Traceback" not in first.stdout + first.stderr
+    assert _runs(root) == []
+    # with a real run in the store, a wrong id still creates nothing and names the same root
+    ok = _flow(tmp_path, root, "run")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    before = _runs(root)
+    assert len(before) == 1
+    again = _flow(tmp_path, root, "resume", "--origin-run-id", "manual__2026-01-01T00:00:00+00:00")
+    assert again.returncode == 2
+    assert "has no run 'manual__2026-01-01T00:00:00+00:00' in " + str(root) in again.stderr
+    assert _runs(root) == before
+    # and the right id resumes, reusing the origin's tasks
+    resumed = _flow(tmp_path, root, "resume", "--origin-run-id", before[0])
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"reused {before[0]}/start/" in resumed.stdout
+    assert len(_runs(root)) == 2
+
+
+def test_airflow_conf_resume_from_an_unknown_run_fails_the_start_task_and_creates_nothing(
+    dags_folder: Path, artifact_root: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "resume_origin_flow.py").write_text(textwrap.dedent(RESUME_FLOW))
+    shutil.copy(tmp_path / "resume_origin_flow.py", dags_folder / "resume_origin_flow.py")
+    before = _runs(artifact_root)
+    result = dags_test("ResumeOriginFlow", {"resume_from": "nope"})
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 or "state=failed" in output, output[-3000:]
+    assert f"cannot resume: flow ResumeOriginFlow has no run 'nope' in {artifact_root}" in output, output[-3000:]
+    assert _runs(artifact_root) == before, "a run record was created for a resume that cannot start"
