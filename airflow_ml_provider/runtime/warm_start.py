@@ -30,6 +30,7 @@ env, cwd), forks the step, answers ``{"pid": n}``, waits, and answers ``{"exit":
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gc
 import io
 import json
@@ -42,6 +43,8 @@ import sys
 import threading
 import traceback
 from typing import Any
+
+from airflow_ml_provider.runtime.lifeline import die_with_parent, preexec_die_with_parent
 
 ENTRY = ["-m", "airflow_ml_provider.runtime"]
 READY_TIMEOUT = 60.0
@@ -182,8 +185,9 @@ def start_step(argv: list[str], env: dict[str, str], *, warm: bool = True, log: 
             if log is not None:
                 log(f"warm start failed ({exc}); starting this step as a fresh process")
     return subprocess.Popen(
-        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
-    )
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        preexec_fn=preexec_die_with_parent(),  # the step dies with this worker (see lifeline.py)
+    )  # fmt: skip
 
 
 def terminate(proc: Any, grace: float = 10.0) -> None:
@@ -216,6 +220,7 @@ def serve(control_fd: int) -> int:
     control = socket.socket(fileno=control_fd)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # monitors are reaped by the kernel
     control.sendall(b"ok")
+    starter = os.getpid()
     while True:
         try:
             _msg, fds, _flags, _addr = socket.recv_fds(control, 1, 2)
@@ -226,14 +231,31 @@ def serve(control_fd: int) -> int:
         if os.fork() == 0:
             control.close()
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            request = _monitor(socket.socket(fileno=fds[0]), fds[1])  # returns only in the step process
+            request = _monitor(socket.socket(fileno=fds[0]), fds[1], starter)  # returns only in the step
             _exit_step(_run_step, request)
         for fd in fds:
             os.close(fd)
 
 
-def _monitor(conn: socket.socket, out_fd: int) -> dict[str, Any]:
-    """Fork the step and report on it; returns (the request) only in the step process."""
+def _monitor(conn: socket.socket, out_fd: int, starter: int) -> dict[str, Any]:
+    """Fork the step and report on it; returns (the request) only in the step process.
+
+    Nothing outlives the worker: the starter exits when the worker's end of the control socket
+    closes (the worker ended, even by SIGKILL); the monitor gets SIGTERM when the starter ends and
+    then kills the step's whole process group; the step gets SIGKILL if its monitor is gone.
+    So no step keeps writing to the store, and nothing keeps the caller's output pipes open.
+    """
+    step = [0]
+
+    def starter_gone(signum: int, frame: object) -> None:
+        if step[0]:
+            with contextlib.suppress(OSError):
+                os.killpg(step[0], signal.SIGKILL)
+        os._exit(1)
+
+    signal.signal(signal.SIGTERM, starter_gone)
+    die_with_parent(signal.SIGTERM, starter)
+    monitor = os.getpid()
     try:
         with conn.makefile("rb") as reader:  # closed, so the step does not hold the socket open
             request = json.loads(reader.readline())
@@ -242,6 +264,8 @@ def _monitor(conn: socket.socket, out_fd: int) -> dict[str, Any]:
         os._exit(1)
     if pid == 0:
         try:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            die_with_parent(signal.SIGKILL, monitor)
             conn.close()
             os.setsid()
             for target in (1, 2):
@@ -250,6 +274,7 @@ def _monitor(conn: socket.socket, out_fd: int) -> dict[str, Any]:
         except BaseException:
             os._exit(1)
         return request
+    step[0] = pid
     try:
         os.close(out_fd)
         conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
