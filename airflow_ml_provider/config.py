@@ -149,3 +149,41 @@ def execution_mode() -> str:
     if mode == "auto":
         return "kubernetes" if os.environ.get("KUBERNETES_SERVICE_HOST") else "local"
     return mode
+
+
+# -- IncludeFile confinement (SECURITY.md) -------------------------------------------------------
+OPTIONS["include_file_roots"] = Option(
+    "",
+    "Comma-separated folders from which an IncludeFile path given at trigger time (Airflow conf, the "
+    "trigger form, ``--name`` of ``python flow.py run``) may be read, besides the flow file's own folder "
+    "(always allowed). Paths outside them, ``..``, symlinks leaving them, ``/proc``, ``/sys``, ``/dev`` "
+    "and non-regular files are refused before the step's code runs. The flow's default path is trusted.",
+    "/srv/ml-inputs,/mnt/shared/datasets",
+)
+OPTIONS["include_file_max_mb"] = Option(
+    "64",
+    "Largest file an IncludeFile may read, in MB (default path included); a larger file fails the "
+    "start step with a message naming the size and this option.",
+    "256",
+)
+
+
+def include_file_roots() -> list[str]:
+    """Extra IncludeFile roots from ``[ml_provider] include_file_roots`` (absolute paths only)."""
+    roots = [r.strip() for r in get_option("include_file_roots").split(",") if r.strip()]
+    for root in roots:
+        if not os.path.isabs(root):
+            raise ValueError(f"[ml_provider] include_file_roots must list absolute folders, not {root!r}")
+    return roots
+
+
+def include_file_max_bytes() -> int:
+    """The IncludeFile size cap in bytes, from ``[ml_provider] include_file_max_mb``."""
+    raw = get_option("include_file_max_mb").strip() or OPTIONS["include_file_max_mb"].default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value != value:
+        raise ValueError(f"[ml_provider] include_file_max_mb must be a positive number of MB, not {raw!r}")
+    return int(value * 1024 * 1024)

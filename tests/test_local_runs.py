@@ -299,7 +299,7 @@ class SemanticsFlow(FlowSpec):
 
     @step
     def end(self):
-        self.seen_err = self.err["message"]
+        self.seen_err = self.err.exception
         self.seen_flaky = self.flaky_value
 
 
@@ -358,8 +358,8 @@ def test_catch_stores_the_exception_and_the_flow_goes_on(semantics: dict) -> Non
         risky = run["risky"].task
         assert risky.successful
         err = risky.data.err
-        assert err["type"] == "ValueError" and err["message"] == "boom in risky"
-        assert "raise ValueError" in err["traceback"]
+        assert err.type == "builtins.ValueError" and err.exception == "boom in risky"
+        assert "raise ValueError" in err.stacktrace
         assert risky.data.risky_started is True
         assert run.data.seen_err == "boom in risky"
 
@@ -452,13 +452,12 @@ def test_merge_artifacts_conflict(tmp_path: Path) -> None:
     )
     result = runner("conflict.py", "run")
     assert result.returncode == 1
-    assert "MergeArtifactsError" in result.stdout
+    assert "UnhandledInMergeArtifactsException" in result.stdout
     with store(runner.root):
         run = Flow("ConflictFlow").latest_run
         task = run["join"].task
-        assert task.exception["type"] == "MergeArtifactsError"
-        assert "join inputs disagree on ['x']" in task.exception["message"]
-        assert "exclude=['x']" in task.exception["message"]
+        assert task.exception["type"] == "UnhandledInMergeArtifactsException"
+        assert "due to them having conflicting values:\n[x]" in task.exception["message"]
         assert not run.successful
 
 

@@ -1,13 +1,42 @@
-"""``current``: what a running step knows about itself (as Metaflow's ``current``)."""
+"""``current``: what a running step knows about itself (as Metaflow's ``current``).
+
+Known fields are None outside a step; a name that is not a field raises AttributeError (a typo
+such as ``current.run_idd`` must not read as None). The ``@project`` fields (``project_name``,
+``branch_name``, ``is_user_branch``, ``is_production``, ``project_flow_name``) exist only in a
+flow decorated with ``@project``; elsewhere they raise AttributeError, as in Metaflow. They are
+derived from the run's ``project:`` and ``project_branch:`` system tags, so every step of a run
+(local process, Airflow worker, pod) sees the branch the run was started on.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
+FIELDS = frozenset(
+    {
+        "flow_name", "run_id", "airflow_run_id", "dag_id", "step_name", "task_id", "retry_count",
+        "origin_run_id", "run_type", "username", "tags", "parameter_names", "logical_date",
+        "data_interval_start", "data_interval_end", "execution_mode", "artifact_root", "namespace",
+        "resume_step",
+    }
+)  # fmt: skip
+PROJECT_FIELDS = ("project_name", "branch_name", "is_user_branch", "is_production", "project_flow_name")
+
+
+def project_info(project: str, branch: str, flow_name: str) -> dict[str, Any]:
+    """The ``current`` project fields for a run of ``flow_name`` on ``branch`` of ``project``."""
+    return {
+        "project_name": project,
+        "branch_name": branch,
+        "is_user_branch": branch.startswith("user."),
+        "is_production": branch == "prod" or branch.startswith("prod."),
+        "project_flow_name": f"{project}.{branch}.{flow_name}",
+    }
+
 
 class Current:
-    """Read-only view of the running task; attributes are None outside a step."""
+    """Read-only view of the running task; known attributes are None outside a step."""
 
     def __init__(self) -> None:
         self._info: dict[str, Any] = {}
@@ -18,7 +47,24 @@ class Current:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
-        return self._info.get(name)
+        if name in self._info:
+            return self._info[name]
+        if name in PROJECT_FIELDS:
+            project = self._project()
+            if project is None:
+                raise AttributeError(f"current.{name} is set only in a flow decorated with @project(name=...)")
+            return project[name]
+        if name in FIELDS:
+            return None
+        raise AttributeError(f"current has no attribute {name!r}")
+
+    def _project(self) -> dict[str, Any] | None:
+        tags = self._info.get("tags") or []
+        project = next((t.split(":", 1)[1] for t in tags if t.startswith("project:")), None)
+        branch = next((t.split(":", 1)[1] for t in tags if t.startswith("project_branch:")), None)
+        if project is None or branch is None:
+            return None
+        return project_info(project, branch, self._info.get("flow_name") or "")
 
     @property
     def is_running_flow(self) -> bool:
@@ -35,11 +81,15 @@ class Current:
         value = self._info.get("logical_date")
         return datetime.fromisoformat(value) if isinstance(value, str) else value
 
+    def __dir__(self) -> list[str]:
+        names = set(FIELDS) | {"is_running_flow", "pathspec", "logical_date"}
+        if self._project() is not None:
+            names.update(PROJECT_FIELDS)
+        return sorted(names)
+
     def __repr__(self) -> str:
         return f"current({self._info!r})"
 
 
 current = Current()
-"""Fields: flow_name, run_id, airflow_run_id, dag_id, step_name, task_id, retry_count,
-origin_run_id, run_type, username, tags, parameter_names, logical_date, data_interval_start,
-data_interval_end, execution_mode, artifact_root, pathspec, is_running_flow."""
+"""Fields: see FIELDS and PROJECT_FIELDS, plus pathspec and is_running_flow."""

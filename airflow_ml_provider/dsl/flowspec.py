@@ -7,6 +7,8 @@ needs one small value from a parent never pays for its large ones.
 
 from __future__ import annotations
 
+import functools
+import types
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -19,7 +21,23 @@ RESERVED_NAMES = frozenset(
 
 
 class MergeArtifactsError(Exception):
-    """Join inputs disagree on an artifact that ``merge_artifacts`` was asked to merge."""
+    """``merge_artifacts`` could not merge: misuse, conflicting inputs or missing names."""
+
+
+class UnhandledInMergeArtifactsException(MergeArtifactsError):
+    """Join inputs disagree on artifacts (Metaflow's name); ``artifact_names`` lists them."""
+
+    def __init__(self, msg: str, unhandled: list[str]) -> None:
+        super().__init__(msg)
+        self.artifact_names = unhandled
+
+
+class MissingInMergeArtifactsException(MergeArtifactsError):
+    """``include=`` names artifacts no input has (Metaflow's name); ``artifact_names`` lists them."""
+
+    def __init__(self, msg: str, missing: list[str]) -> None:
+        super().__init__(msg)
+        self.artifact_names = missing
 
 
 class InvalidNextError(Exception):
@@ -91,8 +109,46 @@ class Inputs:
         raise AttributeError(f"no join input from step {step!r}; inputs: {[v._step for v in self._views]}")
 
 
+_NOT_CONSTANTS = (types.FunctionType, types.MethodType, types.BuiltinFunctionType, types.ModuleType, property, type)
+
+
+def flow_constants(flow_cls: type) -> dict[str, Any]:
+    """Class-level values of a flow (``LR = 0.1``), which Metaflow stores as read-only artifacts.
+
+    Everything defined on the flow class and its bases above ``FlowSpec`` except names starting
+    with ``_``, parameters, functions/methods/steps, properties, classes and modules.
+    """
+    from airflow_ml_provider.dsl.parameters import Parameter
+
+    found: dict[str, Any] = {}
+    for klass in reversed(flow_cls.__mro__):
+        if klass in FlowSpec.__mro__:
+            continue
+        for attr in vars(klass):
+            if attr.startswith("_"):
+                continue
+            value = getattr(flow_cls, attr)
+            if isinstance(vars(klass)[attr], Parameter) or isinstance(value, _NOT_CONSTANTS):
+                found.pop(attr, None)
+                continue
+            found[attr] = value
+    return found
+
+
+@functools.cache
+def _constant_names(flow_cls: type) -> frozenset[str]:
+    return frozenset(flow_constants(flow_cls))
+
+
 class FlowSpec:
-    """Base class of a flow: subclass it and write ``@step`` methods."""
+    """Base class of a flow: subclass it and write ``@step`` methods.
+
+    Parameters, class-level constants and FlowSpec's reserved names are read-only in steps:
+    assigning one (``self.alpha = 1`` or ``setattr(self, "alpha", 1)``) raises AttributeError at
+    run time, as in Metaflow (the graph check also refuses a plain ``self.alpha = ...`` that is
+    not inside ``try``/``except AttributeError``). Constants are stored as artifacts of every
+    task, so the client sees them as Metaflow's client does.
+    """
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -105,6 +161,8 @@ class FlowSpec:
         object.__setattr__(self, "_ml_transition", None)
         object.__setattr__(self, "_ml_foreach_stack", [])
         object.__setattr__(self, "_ml_input_loader", None)
+        if not use_cli:  # a step: constants become artifacts of this task
+            self.__dict__.update(flow_constants(type(self)))
         if use_cli:
             from airflow_ml_provider.runtime.flow_cli import main
 
@@ -125,6 +183,13 @@ class FlowSpec:
         if name.startswith("_"):
             raise AttributeError(name)
         return self._ml_get_artifact(name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in RESERVED_NAMES:
+            raise AttributeError(f"self.{name} is reserved by FlowSpec and cannot be assigned; use another name")
+        if not name.startswith("_") and name in _constant_names(type(self)):
+            raise AttributeError(f"self.{name} is a class-level constant of the flow and is read-only in steps")
+        object.__setattr__(self, name, value)  # a Parameter's own __set__ refuses parameters
 
     @property
     def name(self) -> str:
@@ -171,31 +236,48 @@ class FlowSpec:
     ) -> None:
         """Adopt artifacts on which all ``inputs`` agree (compared by content key, nothing loaded).
 
-        Artifacts already set in this step are left alone; a name whose inputs disagree raises
-        :class:`MergeArtifactsError` unless it is excluded (or, with ``include``, not listed).
+        As Metaflow: all or nothing. Names already set in this step (or class attributes such as
+        parameters and constants) are skipped; if any other name's inputs disagree, nothing is
+        merged and :class:`UnhandledInMergeArtifactsException` lists every conflicting name; a name
+        in ``include`` that no input has raises :class:`MissingInMergeArtifactsException`. Only a
+        join has ``inputs``: anything else raises :class:`MergeArtifactsError`.
         """
-        include_set = set(include or ())
+        from airflow_ml_provider.dsl.current import current
+
+        step = current.step_name or "?"
+        if not isinstance(inputs, Inputs):
+            raise MergeArtifactsError(f"merge_artifacts can only be called in a join and step *{step}* is not a join")
+        include_list = list(include or ())
         exclude_set = set(exclude or ())
-        if include_set and exclude_set:
-            raise MergeArtifactsError("merge_artifacts takes include= or exclude=, not both")
-        keys: dict[str, dict[str, Any]] = {}
+        if include_list and exclude_set:
+            raise MergeArtifactsError("`exclude` and `include` are mutually exclusive in merge_artifacts")
+        chosen: dict[str, dict[str, Any]] = {}
+        unresolved: list[str] = []
         for view in inputs:
             for name, record in view._source.records.items():
-                keys.setdefault(name, {})[record["key"]] = record
-        missing = include_set - set(keys)
-        if missing:
-            raise MergeArtifactsError(f"merge_artifacts(include=...) names unknown artifacts: {sorted(missing)}")
-        source: ArtifactSource = self.__dict__["_ml_source"]
-        conflicts = []
-        for name, by_key in sorted(keys.items()):
-            if name in self.__dict__ or name in exclude_set or (include_set and name not in include_set):
-                continue
-            if len(by_key) > 1:
-                conflicts.append(name)
-                continue
-            source.records[name] = next(iter(by_key.values()))
-        if conflicts:
-            raise MergeArtifactsError(
-                f"join inputs disagree on {conflicts}: set them in the join step, or pass "
-                f"exclude={conflicts!r} to merge_artifacts"
+                if (include_list and name not in include_list) or name in exclude_set or self._ml_has(name):
+                    continue
+                first = chosen.setdefault(name, record)
+                if first["key"] != record["key"] and name not in unresolved:
+                    unresolved.append(name)
+        missing = [n for n in include_list if n not in chosen and not self._ml_has(n)]
+        if unresolved:
+            raise UnhandledInMergeArtifactsException(
+                f"Step *{step}* cannot merge the following artifacts due to them having conflicting values:\n"
+                f"[{', '.join(unresolved)}].\nTo remedy this issue, be sure to explicitly set those artifacts "
+                "(using self.<artifact_name> = ...) prior to calling merge_artifacts.",
+                unresolved,
             )
+        if missing:
+            raise MissingInMergeArtifactsException(
+                f"Step *{step}* specifies that [{', '.join(include_list)}] should be merged but "
+                f"[{', '.join(missing)}] are not present.\nTo remedy this issue, make sure that the values "
+                "specified in only come from at least one branch",
+                missing,
+            )
+        source: ArtifactSource = self.__dict__["_ml_source"]
+        source.records.update(chosen)
+
+    def _ml_has(self, name: str) -> bool:
+        """Whether ``self.<name>`` is already defined here (set in this step, or a class attribute)."""
+        return name in self.__dict__ or name in self.__dict__["_ml_source"].records or hasattr(type(self), name)

@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from airflow_ml_provider.dsl.include_file import IncludePathError, read_include_file, resolve_include_path
+
 
 class JSONType:
     """Marker type: the parameter's value is JSON (a dict, list, number...)."""
@@ -138,6 +140,8 @@ class IncludeFile(Parameter):
     The value given (default or trigger conf) is a path; relative paths are resolved against the
     flow file's folder (shipped with the flow's code), so the same run reads the same bytes in a
     pod as on a laptop. The artifact holds the content (str, or bytes with ``is_text=False``).
+    A path given at trigger time (conf, trigger form, ``--name``) is confined to the flow's folder
+    and ``[ml_provider] include_file_roots``; the default is trusted (see ``include_file.py``).
     """
 
     def __init__(
@@ -153,17 +157,33 @@ class IncludeFile(Parameter):
         self.is_text = is_text
         self.encoding = encoding
 
+    def resolve_path(self, path: str, flow_file: str | None) -> Path:
+        """The checked file behind ``path``: confined unless it is the flow author's default.
+
+        Rules and reasons in :mod:`airflow_ml_provider.dsl.include_file` and SECURITY.md.
+        """
+        try:
+            return resolve_include_path(path, flow_file, self.name, trusted=path == self.default)
+        except IncludePathError as exc:
+            raise ParameterError(str(exc)) from None
+
     def read(self, path: str | None, flow_file: str | None) -> str | bytes | None:
+        """The file's content; refused paths raise ParameterError before any user code runs."""
         if path is None:
             return None
-        full = Path(path)
-        if not full.is_absolute() and flow_file:
-            full = Path(flow_file).parent / full
         try:
-            data = full.read_bytes()
-        except OSError as exc:
-            raise ParameterError(f"IncludeFile {self.name!r}: cannot read {str(full)!r}: {exc}") from exc
-        return data.decode(self.encoding) if self.is_text else data
+            data = read_include_file(path, flow_file, self.name, trusted=path == self.default)
+        except IncludePathError as exc:
+            raise ParameterError(str(exc)) from None
+        if not self.is_text:
+            return data
+        try:
+            return data.decode(self.encoding)
+        except UnicodeDecodeError as exc:
+            raise ParameterError(
+                f"IncludeFile {self.name!r}: {path!r} is not {self.encoding} text ({exc.reason} at byte "
+                f"{exc.start}); declare it with is_text=False to get bytes"
+            ) from None
 
 
 def flow_parameters(flow_cls: type) -> dict[str, Parameter]:

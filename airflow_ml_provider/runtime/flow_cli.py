@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Any
 
-from airflow_ml_provider.dsl.parameters import JSONType, flow_parameters
+from airflow_ml_provider.dsl.parameters import IncludeFile, JSONType, flow_parameters
 from airflow_ml_provider.graph import FlowGraphError, build_graph
 
 
@@ -86,6 +86,8 @@ def _run(flow_cls: type, flow_file: str, graph: Any, args: argparse.Namespace) -
         for attr, param in flow_parameters(flow_cls).items():
             raw = getattr(args, f"param__{attr}", None)
             params[param.name] = param.convert(raw if raw is not None else param.default)
+            if isinstance(param, IncludeFile) and params[param.name] is not None:
+                param.resolve_path(params[param.name], flow_file)  # refused before any step starts
     except (ParameterError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)

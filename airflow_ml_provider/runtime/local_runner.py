@@ -13,7 +13,6 @@ its attempt (killed, crashed) gets a failed attempt recorded for it, as under Ai
 from __future__ import annotations
 
 import contextlib
-import getpass
 import os
 import secrets
 import signal
@@ -31,6 +30,7 @@ from airflow_ml_provider.runtime.command import ENV_CONTEXT, STEP_ENV_DEFAULTS, 
 from airflow_ml_provider.runtime.task_runner import record_interrupted
 from airflow_ml_provider.runtime.topology import ROOT_TASK
 from airflow_ml_provider.runtime.warm_start import start_step, terminate
+from airflow_ml_provider.user import get_username
 
 _print_lock = threading.Lock()
 
@@ -62,7 +62,7 @@ class LocalRunner:
         self.graph = graph
         self.run_id = run_id or new_local_run_id()
         self.max_workers = max_workers or os.cpu_count() or 2
-        user = getpass.getuser()
+        user = get_username()
         self.ctx = RunContext(
             parameters=parameters, run_type="local", username=user,
             tags=sorted({f"user:{user}", "run_type:local", *(tags or [])}),

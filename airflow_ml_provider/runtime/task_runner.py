@@ -20,6 +20,7 @@ from airflow_ml_provider.datastore import FAILED, SUCCESS, FlowDatastore
 from airflow_ml_provider.datastore.backend import get_backend
 from airflow_ml_provider.datastore.flow_store import write_dag_index
 from airflow_ml_provider.dsl.current import current
+from airflow_ml_provider.dsl.exceptions import StepException
 from airflow_ml_provider.dsl.flowspec import ArtifactSource, FlowSpec, Inputs, _TaskView
 from airflow_ml_provider.dsl.parameters import IncludeFile, flow_parameters
 from airflow_ml_provider.graph import FlowGraph, build_graph
@@ -260,8 +261,7 @@ class TaskRunner:
                 traceback.print_exc()
             log(f"@catch: step {self.inv.step} failed with {type(exc).__name__}; the flow goes on")
             if catch.var:
-                flow.__dict__[catch.var] = {"type": type(exc).__name__, "message": str(exc),
-                                            "traceback": traceback.format_exc()}  # fmt: skip
+                flow.__dict__[catch.var] = StepException(exc)  # Metaflow's .type/.exception/.stacktrace
             object.__setattr__(flow, "_ml_transition", (list(self.node.out_funcs), None))
 
     def _check_transition(self, flow: FlowSpec) -> tuple[list[str], str | None] | None:
