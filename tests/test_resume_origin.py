@@ -13,6 +13,9 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
+from airflow_ml_provider.datastore import FlowDatastore, get_backend
 from tests.fixtures.airflow_local import airflow_env, dags_test
 
 RESUME_FLOW = """
@@ -86,3 +89,72 @@ def test_airflow_conf_resume_from_an_unknown_run_fails_the_start_task_and_create
     assert result.returncode != 0 or "state=failed" in output, output[-3000:]
     assert f"cannot resume: flow ResumeOriginFlow has no run 'nope' in {artifact_root}" in output, output[-3000:]
     assert _runs(artifact_root) == before, "a run record was created for a resume that cannot start"
+
+
+BLOB_FLOW = """
+from airflow_ml_provider import FlowSpec, step
+
+
+class ResumeBlobFlow(FlowSpec):
+    @step
+    def start(self):
+        self.x = list(range(1000, 1100))
+        self.next(self.end)
+
+    @step
+    def end(self):
+        self.total = sum(self.x)
+
+
+if __name__ == "__main__":
+    ResumeBlobFlow()
+"""
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "missing"])
+def test_resume_does_not_reuse_an_attempt_whose_blob_is_damaged(tmp_path: Path, damage: str) -> None:
+    (tmp_path / "resume_blob_flow.py").write_text(textwrap.dedent(BLOB_FLOW))
+    root = tmp_path / "root"
+
+    def flow(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, str(tmp_path / "resume_blob_flow.py"), *args],
+            env=airflow_env(AIRFLOW__ML_PROVIDER__ARTIFACT_ROOT=str(root)),
+            capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        )  # fmt: skip
+
+    first = flow("run")
+    assert first.returncode == 0, first.stdout + first.stderr
+    (origin,) = (p.name for p in (root / "ResumeBlobFlow" / "runs").iterdir())
+    store = FlowDatastore("ResumeBlobFlow", get_backend(str(root)))
+    key = store.latest_attempt(origin, "start", "0")["artifacts"]["x"]["key"]
+    blob = root / store.blob_path(key)
+    if damage == "corrupt":
+        data = bytearray(blob.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        blob.write_bytes(bytes(data))
+    else:
+        blob.unlink()
+    resumed = flow("resume", "--origin-run-id", origin)
+    notes = [line for line in resumed.stdout.splitlines() if "not reusing" in line]
+    assert len(notes) == 1, resumed.stdout + resumed.stderr
+    assert f"not reusing start/0 of run {origin}, running it again: artifact 'x'" in notes[0]
+    assert key in notes[0] and ("corrupt" if damage == "corrupt" else "missing") in notes[0]
+    assert "reused" not in resumed.stdout, "end must run again: its parent was not reused"
+    (new_run,) = (p.name for p in (root / "ResumeBlobFlow" / "runs").iterdir() if p.name != origin)
+    start = store.latest_attempt(new_run, "start", "0")
+    assert start["status"] == "success" and not start.get("cloned_from")
+    if damage == "corrupt":
+        # The rerun stores the same bytes under the same key; the store keeps the blob it already has
+        # (put_blob dedups by existence), so the corruption is still there for `end` to report.
+        return
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    with_client = subprocess.run(
+        [sys.executable, "-c", (
+            "from airflow_ml_provider.client import Run, namespace; namespace(None); "
+            f"r = Run('ResumeBlobFlow/{new_run}'); print(r.data.total, r['start'].task.data.x[:2])"
+        )],
+        env=airflow_env(AIRFLOW__ML_PROVIDER__ARTIFACT_ROOT=str(root)), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert with_client.returncode == 0, with_client.stderr[-2000:]
+    assert with_client.stdout.split() == [str(sum(range(1000, 1100))), "[1000,", "1001]"]

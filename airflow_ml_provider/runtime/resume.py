@@ -64,7 +64,44 @@ def reusable_attempt(
     if any(not p.get("cloned_from") for p in parents):
         return None
     meta = store.latest_attempt(origin_run_id, step, task_id)
-    return meta if meta is not None and meta.get("status") == SUCCESS else None
+    if meta is None or meta.get("status") != SUCCESS:
+        return None
+    problem = _blob_problem(store, meta, parents)
+    if problem is not None:
+        print(f"[ml-provider] not reusing {step}/{task_id} of run {origin_run_id}, running it again: {problem}",
+              flush=True)  # fmt: skip
+        return None
+    return meta
+
+
+# (artifact root, flow, blob key) -> None when intact, else why not; one check per key and process
+_checked: dict[tuple[str, str, str], str | None] = {}
+
+
+def _blob_problem(store: FlowDatastore, origin: dict[str, Any], parents: list[dict[str, Any]]) -> str | None:
+    """Why the origin attempt's blobs cannot be reused (missing, corrupt), or None when they can.
+
+    A clone points at the origin's blobs, so a corrupt one would hand a wrong value to every
+    later step. Every key the attempt refers to is checked (read and hashed), except the keys its
+    parents carry: those parents were reused too, and checked their own keys when they were.
+    """
+    from airflow_ml_provider.datastore import ArtifactIntegrityError
+
+    inherited = {rec.get("key") for p in parents for rec in (p.get("artifacts") or {}).values()}
+    for name, record in (origin.get("artifacts") or {}).items():
+        key = record.get("key")
+        if not key or key in inherited:
+            continue
+        memo = (store.backend.describe(), store.flow_name, key)
+        if memo not in _checked:
+            try:
+                store.check_blob(key, name)
+                _checked[memo] = None
+            except ArtifactIntegrityError as exc:
+                _checked[memo] = str(exc)
+        if _checked[memo] is not None:
+            return _checked[memo]
+    return None
 
 
 def cloned_meta(base: dict[str, Any], origin: dict[str, Any]) -> dict[str, Any]:
