@@ -5,6 +5,7 @@ from airflow_ml_provider.dsl.decorators import catch, environment, kubernetes, r
 from airflow_ml_provider.dsl.flow_decorator import FlowOptions, flow, schedule
 from airflow_ml_provider.dsl.flowspec import FlowSpec, Inputs, MergeArtifactsError
 from airflow_ml_provider.dsl.parameters import IncludeFile, JSONType, Parameter
+from airflow_ml_provider.dsl.project import project
 
 __all__ = [
     "FlowOptions",
@@ -19,6 +20,7 @@ __all__ = [
     "environment",
     "flow",
     "kubernetes",
+    "project",
     "resources",
     "retry",
     "schedule",

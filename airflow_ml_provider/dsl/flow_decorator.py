@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 T = TypeVar("T", bound=type)
 
-FLOW_DECORATORS = ("flow", "schedule")
+FLOW_DECORATORS = ("flow", "schedule", "project")
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ form); with ``python flow.py run`` it becomes a ``--name`` option.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from airflow_ml_provider.dsl.include_file import IncludePathError, read_include_file, resolve_include_path
 
@@ -30,11 +31,26 @@ class ParameterError(ValueError):
     """A parameter value that does not fit its declaration."""
 
 
+class ParameterContext(NamedTuple):
+    """What a function default receives (``default=lambda ctx: ...``), as Metaflow's ParameterContext."""
+
+    flow_name: str
+    user_name: str
+    parameter_name: str
+    logger: Callable[..., None]
+    ds_type: str
+    configs: Any = None
+
+
 class Parameter:
     """``alpha = Parameter("alpha", default=0.5, type=float, help="learning rate")``.
 
     ``type`` is inferred from ``default`` when omitted (str when there is no default). The class
     attribute name is the artifact name; ``name`` is the trigger-form / command-line name.
+    ``separator=","`` (str parameters only) makes the value a list of the text's pieces.
+    ``default`` may be a function of a :class:`ParameterContext`: it runs once per
+    ``python flow.py run`` (before any step) and, on Airflow, when the DAG file is parsed (its
+    value is the trigger form's default, as Metaflow evaluates it at deploy time): keep it cheap.
     """
 
     def __init__(
@@ -45,6 +61,7 @@ class Parameter:
         help: str | None = None,
         required: bool = False,
         show_default: bool = True,
+        separator: str | None = None,
     ) -> None:
         if not isinstance(name, str) or not name.replace("-", "_").isidentifier():
             raise ParameterError(f"Parameter name must be an identifier-like string, not {name!r}")
@@ -53,11 +70,9 @@ class Parameter:
                 f"Parameter name {name!r} is reserved: the trigger conf uses {sorted(RESERVED_CONF_KEYS)} "
                 "for run tags and resume. Choose another name."
             )
+        self.default_fn: Callable[[ParameterContext], Any] | None = None
         if callable(default):
-            raise ParameterError(
-                f"Parameter {name!r}: default is a function; defaults must be values (str, int, float, "
-                "bool, list, dict). Compute the value in the start step instead, or pass it when triggering."
-            )
+            self.default_fn, default = default, None
         if type is str and isinstance(default, dict | list):
             raise ParameterError(f"Parameter {name!r}: default {default!r} is not a str; use type=JSONType")
         self.name = name
@@ -71,8 +86,11 @@ class Parameter:
         self.required = required
         self.show_default = show_default
         self.attr_name = name.replace("-", "_")
+        if separator is not None and (not isinstance(separator, str) or not separator or self.type is not str):
+            raise ParameterError(f"Parameter {name!r}: separator is only allowed for string parameters")
+        self.separator = separator
         if default is not None:
-            self.default = self.convert(default)
+            self.default = self._coerce(default)
 
     def __set_name__(self, owner: type, attr_name: str) -> None:
         self.attr_name = attr_name
@@ -93,7 +111,29 @@ class Parameter:
         return base if self.required else [base, "null"]
 
     def convert(self, value: Any) -> Any:
-        """Coerce ``value`` (from conf, the trigger form or the command line) to the declared type."""
+        """Coerce ``value`` (from conf, the trigger form or the command line) to the declared type.
+
+        With a ``separator`` the result is the list of pieces (a list given again stays a list).
+        """
+        if self.separator and isinstance(value, list | tuple):
+            return [str(v) for v in value]
+        value = self._coerce(value)
+        return value.split(self.separator) if self.separator and value else value
+
+    def resolve_default(self, flow_name: str) -> Any:
+        """The default as the run sees it: a function default is called here, with a context."""
+        if self.default_fn is None:
+            return self.default
+        from airflow_ml_provider.user import get_username
+
+        ctx = ParameterContext(flow_name, get_username(), self.name, print, _ds_type())
+        try:
+            value = self.default_fn(ctx)
+        except Exception as exc:
+            raise ParameterError(f"Parameter {self.name!r}: the default function raised {exc!r}") from exc
+        return self._coerce(value)
+
+    def _coerce(self, value: Any) -> Any:
         if value is None:
             if self.required:
                 raise ParameterError(f"parameter {self.name!r} is required")
@@ -125,6 +165,13 @@ class Parameter:
 
     def __repr__(self) -> str:
         return f"Parameter({self.name!r}, default={self.default!r}, type={self.type.__name__})"
+
+
+def _ds_type() -> str:
+    """``"s3"`` or ``"local"``: the kind of artifact store runs write to (ParameterContext.ds_type)."""
+    from airflow_ml_provider import config
+
+    return "s3" if config.artifact_root().startswith("s3://") else "local"
 
 
 def builtin_type(value: Any) -> type | None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from airflow_ml_provider.dsl.parameters import IncludeFile, JSONType, flow_parameters
 from airflow_ml_provider.graph import FlowGraphError, build_graph
+from airflow_ml_provider.runtime import cli_options
 
 
 def safe_mode_hint(flow_file: str) -> str | None:
@@ -33,6 +34,7 @@ def safe_mode_hint(flow_file: str) -> str | None:
 
 def _parser(flow_cls: type) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"python {os.path.basename(inspect.getfile(flow_cls))}")
+    cli_options.add_top_level_options(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the flow locally")
     for attr, param in flow_parameters(flow_cls).items():
@@ -44,11 +46,13 @@ def _parser(flow_cls: type) -> argparse.ArgumentParser:
     run.add_argument("--max-workers", type=int, default=None, help="parallel tasks (default: CPU cores)")
     run.add_argument("--tag", action="append", default=[], help="add a tag to the run (repeatable)")
     run.add_argument("--run-id", default=None, help=argparse.SUPPRESS)
+    cli_options.add_run_options(run)
     resume = sub.add_parser("resume", help="rerun a failed run, reusing its successful steps")
     resume.add_argument("step", nargs="?", default=None, help="rerun from this step (default: the failed ones)")
     resume.add_argument("--origin-run-id", default=None, help="run to resume (default: the latest run)")
     resume.add_argument("--max-workers", type=int, default=None)
     resume.add_argument("--tag", action="append", default=[])
+    cli_options.add_run_options(resume)
     sub.add_parser("show", help="print the flow's steps")
     sub.add_parser("check", help="check the flow's graph")
     return parser
@@ -56,6 +60,12 @@ def _parser(flow_cls: type) -> argparse.ArgumentParser:
 
 def main(flow_cls: type, argv: list[str] | None = None) -> None:
     args = _parser(flow_cls).parse_args(sys.argv[1:] if argv is None else argv)
+    refused = cli_options.check_top_level_options(args, flow_cls)
+    if refused:
+        print(f"error: {refused}", file=sys.stderr)
+        sys.exit(2)
+    if args.quiet:
+        cli_options.quiet_stdout()
     flow_file = inspect.getfile(flow_cls)
     try:
         graph = build_graph(flow_cls)
@@ -83,18 +93,19 @@ def _run(flow_cls: type, flow_file: str, graph: Any, args: argparse.Namespace) -
     try:
         if args.command == "resume":
             origin, resume_step = _resume_origin(flow_cls, graph, args)
-        for attr, param in flow_parameters(flow_cls).items():
-            raw = getattr(args, f"param__{attr}", None)
-            params[param.name] = param.convert(raw if raw is not None else param.default)
+        tags = cli_options.run_tags(args, flow_cls)
+        params = cli_options.parameter_values(flow_cls, args, tags)
+        for param in flow_parameters(flow_cls).values():
             if isinstance(param, IncludeFile) and params[param.name] is not None:
                 param.resolve_path(params[param.name], flow_file)  # refused before any step starts
     except (ParameterError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     runner = LocalRunner(
-        flow_cls, flow_file, graph, params, max_workers=args.max_workers, tags=args.tag,
+        flow_cls, flow_file, graph, params, max_workers=args.max_workers, tags=tags,
         run_id=getattr(args, "run_id", None), origin_run_id=origin, resume_step=resume_step,
     )  # fmt: skip
+    cli_options.write_run_id_files(args, flow_cls.__name__, runner.run_id)
     try:
         runner.run()
     except LocalRunFailed as exc:
