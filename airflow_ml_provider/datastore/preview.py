@@ -2,17 +2,21 @@
 
 The UI and API server show these JSON documents and never load artifact bytes (which may be
 pickles). Every preview is bounded: at most ``MAX_ROWS`` rows, ``MAX_COLUMNS`` columns, cells cut
-to ``MAX_CELL`` characters, and the whole document to ``MAX_PREVIEW_BYTES``.
+to ``MAX_CELL`` characters, and the whole document to ``MAX_PREVIEW_BYTES``. Secrets are masked
+before anything is cut (see :mod:`.redact`): a preview never shows an environment dump's keys.
 """
 
 from __future__ import annotations
 
 import base64
+import contextvars
 import io
 import json
 import math
 import reprlib
 from typing import Any
+
+from airflow_ml_provider.datastore.redact import MASK, Masker, looks_secret, mask_table
 
 MAX_ROWS = 50
 MAX_COLUMNS = 40
@@ -38,7 +42,13 @@ def _bounded_repr(value: Any) -> str:
         return f"<{type(value).__name__}>"
 
 
+_MASKER: contextvars.ContextVar[Masker | None] = contextvars.ContextVar("ml_preview_masker", default=None)
+
+
 def _cut(text: str, limit: int = MAX_CELL) -> str:
+    masker = _MASKER.get()
+    if masker is not None:  # mask first: a cut must not leave half a secret behind
+        text = masker.text(text[: limit + 512])
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -141,18 +151,30 @@ def _json_preview(value: Any) -> dict[str, Any]:
     return {"kind": "json", "text": _cut(text, MAX_TEXT), "truncated": len(text) > MAX_TEXT}
 
 
-def make_preview(value: Any, serializer: str) -> dict[str, Any]:
-    """A bounded JSON-able preview of ``value``; never raises (a failure becomes a text note)."""
+def make_preview(value: Any, serializer: str, name: str | None = None) -> dict[str, Any]:
+    """A bounded JSON-able preview of ``value`` with secrets masked; never raises.
+
+    ``name`` is the artifact's name: a secret-looking one (``api_token``) shows only ``***``.
+    """
+    if looks_secret(name):
+        return {"kind": "text", "text": MASK, "masked": True}
+    masker = Masker()
+    token = _MASKER.set(masker)
     try:
-        preview = _make(value, serializer)
-    except Exception as exc:  # a preview must never fail a step
-        preview = {"kind": "text", "text": f"<no preview: {type(exc).__name__}: {_cut(str(exc))}>"}
-    if len(json.dumps(preview)) > MAX_PREVIEW_BYTES:
-        preview = {"kind": "text", "text": _cut(_bounded_repr(value), MAX_TEXT)}
-    return preview
+        try:
+            preview = _make(value, serializer, masker)
+        except Exception as exc:  # a preview must never fail a step
+            preview = {"kind": "text", "text": f"<no preview: {type(exc).__name__}: {_cut(str(exc))}>"}
+        if len(json.dumps(preview)) > MAX_PREVIEW_BYTES:
+            preview = {"kind": "text", "text": _cut(_bounded_repr(value), MAX_TEXT)}
+        if preview.get("kind") == "table":
+            preview = mask_table(preview)
+        return masker.document(preview)
+    finally:
+        _MASKER.reset(token)
 
 
-def _make(value: Any, serializer: str) -> dict[str, Any]:
+def _make(value: Any, serializer: str, masker: Masker) -> dict[str, Any]:
     if serializer == "pandas-dataframe":
         return _dataframe_preview(value)
     if serializer == "pandas-series":
@@ -166,7 +188,10 @@ def _make(value: Any, serializer: str) -> dict[str, Any]:
     if isinstance(value, str):
         return {"kind": "text", "text": _cut(value, MAX_TEXT), "length": len(value)}
     if isinstance(value, dict | list | tuple):
-        return _json_preview(value)
+        masked, cut = masker.value(value)
+        preview = _json_preview(masked)
+        preview["truncated"] = preview["truncated"] or cut
+        return preview
     image = _image_preview(value)
     if image is not None:
         return image
