@@ -173,7 +173,11 @@ class FlowStepOperator(KubernetesPodOperator):
         run_context = self.run_context(context, mode)  # validates the trigger conf first
         inv = self.invocation(context)
         self.arguments = inv.argv()[1:]
-        env = dict(self.env_vars) if isinstance(self.env_vars, dict) else {}
+        # @environment vars: a dict until rendering, V1EnvVar objects after (KPO converts on render)
+        if isinstance(self.env_vars, dict):
+            env = dict(self.env_vars)
+        else:
+            env = {e.name: e.value for e in self.env_vars or [] if getattr(e, "value", None) is not None}
         env[ENV_CONTEXT] = run_context.to_env()
         env[ENV_ARTIFACT_ROOT] = config.artifact_root()
         for name, value in STEP_ENV_DEFAULTS.items():
