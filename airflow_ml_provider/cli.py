@@ -7,10 +7,17 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import Any
 
+from airflow_ml_provider.cli_args import (
+    OneLineParser,
+    error_line,
+    port_number,
+    positive_float,
+    positive_int,
+    store_errors,
+)
 from airflow_ml_provider.client import Flow, Run, get_metadata
 
 
@@ -60,7 +67,7 @@ def show(pathspec: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="airflow-ml-provider", description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog="airflow-ml-provider", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     runs = sub.add_parser("runs", help="list the runs of a flow, newest first")
     runs.add_argument("flow")
@@ -69,9 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     serve_p = sub.add_parser("serve", help="serve the WebServiceSpec defined in FILE (see airflow_ml_provider.service)")
     serve_p.add_argument("file")
     serve_p.add_argument("--host", default="127.0.0.1", help="bind address (0.0.0.0 in a container)")
-    serve_p.add_argument("--port", type=int, default=8000)
-    serve_p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
-    serve_p.add_argument("--poll-interval", type=float, default=None, help="override the spec's poll_interval (s)")
+    serve_p.add_argument("--port", type=port_number, default=8000)
+    serve_p.add_argument("--workers", type=positive_int, default=1, help="uvicorn worker processes")
+    serve_p.add_argument(
+        "--poll-interval", type=positive_float, default=None, help="override the spec's poll_interval (s)"
+    )
     serve_p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     args = parser.parse_args(argv)
     if args.command == "serve":
@@ -84,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         except ServiceSpecError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        except store_errors() as exc:
+            print(f"error: {error_line(exc)}", file=sys.stderr)
+            return 1
         return 0
     try:
         if args.command == "runs":
@@ -93,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {run.id}  {run.metadata.get('status')}  {run.metadata.get('created_at')}")
         else:
             show(args.pathspec)
-    except (KeyError, ValueError) as exc:  # unknown flow/run (KeyError), malformed name (InvalidIdError)
-        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+    except (KeyError, ValueError, *store_errors()) as exc:  # unknown flow/run, bad name, unusable store/record
+        print(f"error: {error_line(exc)}", file=sys.stderr)
         return 1
     return 0
 

@@ -13,6 +13,7 @@ import os
 import sys
 from typing import Any
 
+from airflow_ml_provider.cli_args import STORE_ERROR, OneLineParser, positive_int, store_errors
 from airflow_ml_provider.dsl.parameters import IncludeFile, JSONType, flow_parameters
 from airflow_ml_provider.graph import FlowGraphError, build_graph
 from airflow_ml_provider.runtime import cli_options
@@ -33,7 +34,7 @@ def safe_mode_hint(flow_file: str) -> str | None:
 
 
 def _parser(flow_cls: type) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"python {os.path.basename(inspect.getfile(flow_cls))}")
+    parser = OneLineParser(prog=f"python {os.path.basename(inspect.getfile(flow_cls))}")
     cli_options.add_top_level_options(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the flow locally")
@@ -43,14 +44,14 @@ def _parser(flow_cls: type) -> argparse.ArgumentParser:
             f"--{param.name}", dest=f"param__{attr}", default=None, metavar=kind.upper(),
             help=f"{param.help or ''} ({kind}, default {param.default!r})",
         )  # fmt: skip
-    run.add_argument("--max-workers", type=int, default=None, help="parallel tasks (default: CPU cores)")
+    run.add_argument("--max-workers", type=positive_int, default=None, help="parallel tasks (default: CPU cores)")
     run.add_argument("--tag", action="append", default=[], help="add a tag to the run (repeatable)")
     run.add_argument("--run-id", default=None, help=argparse.SUPPRESS)
     cli_options.add_run_options(run)
     resume = sub.add_parser("resume", help="rerun a failed run, reusing its successful steps")
     resume.add_argument("step", nargs="?", default=None, help="rerun from this step (default: the failed ones)")
     resume.add_argument("--origin-run-id", default=None, help="run to resume (default: the latest run)")
-    resume.add_argument("--max-workers", type=int, default=None)
+    resume.add_argument("--max-workers", type=positive_int, default=None)
     resume.add_argument("--tag", action="append", default=[])
     cli_options.add_run_options(resume)
     sub.add_parser("show", help="print the flow's steps")
@@ -88,6 +89,7 @@ def _run(flow_cls: type, flow_file: str, graph: Any, args: argparse.Namespace) -
     from airflow_ml_provider.dsl.parameters import ParameterError
     from airflow_ml_provider.runtime.local_runner import LocalRunFailed, LocalRunner
 
+    _check_store(flow_cls.__name__)
     params: dict[str, Any] = {}
     origin = resume_step = None
     try:
@@ -113,6 +115,35 @@ def _run(flow_cls: type, flow_file: str, graph: Any, args: argparse.Namespace) -
         sys.exit(1)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the runner already stopped the steps and said so
         sys.exit(130)
+    except store_errors() as exc:  # the store failed the runner itself (an outage, a full disk)
+        print(f"error: run {runner.run_id} of {flow_cls.__name__}: {exc}", file=sys.stderr)
+        sys.exit(STORE_ERROR)
+
+
+def _check_store(flow_name: str) -> None:
+    """Exit with one line, before any step starts, when the artifact store cannot be used.
+
+    One listing finds a missing bucket, missing credentials or an unreachable endpoint; a local
+    root is created if absent (only the root folder) and must be writable. Without this, each
+    step would fail on its own with a traceback and the run would end in a generic failure.
+    """
+    from airflow_ml_provider.datastore import FlowDatastore, get_backend
+    from airflow_ml_provider.datastore.backend import LocalBackend
+
+    try:
+        backend = get_backend()
+        FlowDatastore(flow_name, backend).run_ids()
+        if isinstance(backend, LocalBackend):
+            os.makedirs(backend.root, exist_ok=True)
+            if not os.access(backend.root, os.W_OK | os.X_OK):
+                raise PermissionError(f"artifact root {backend.root} is not writable by this user")
+    except OSError as exc:
+        reason = f"{exc.strerror}: {exc.filename}" if exc.strerror and exc.filename else str(exc)
+        print(f"error: cannot use the artifact root: {reason}", file=sys.stderr)
+        sys.exit(STORE_ERROR)
+    except (*store_errors(), ValueError) as exc:  # ValueError: a root that is no URL or path
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(STORE_ERROR)
 
 
 def _resume_origin(flow_cls: type, graph: Any, args: argparse.Namespace) -> tuple[str, str | None]:
