@@ -158,3 +158,25 @@ def test_resume_does_not_reuse_an_attempt_whose_blob_is_damaged(tmp_path: Path, 
     )  # fmt: skip
     assert with_client.returncode == 0, with_client.stderr[-2000:]
     assert with_client.stdout.split() == [str(sum(range(1000, 1100))), "[1000,", "1001]"]
+
+
+def test_resume_on_s3_reuses_the_origins_steps_with_warm_start(tmp_path: Path, bucket: str) -> None:
+    """The reported failure: resuming a finished run on S3 with warm start (ReferenceError at step exit)."""
+    (tmp_path / "resume_origin_flow.py").write_text(textwrap.dedent(RESUME_FLOW))
+    root = f"s3://{bucket}/ml"
+
+    def flow(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, str(tmp_path / "resume_origin_flow.py"), *args],
+            env=airflow_env(AIRFLOW__ML_PROVIDER__ARTIFACT_ROOT=root, AIRFLOW__ML_PROVIDER__LOCAL_WARM_START="True"),
+            capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        )  # fmt: skip
+
+    first = flow("run")
+    assert first.returncode == 0, first.stdout + first.stderr
+    origin = first.stdout.split(" run ", 1)[1].split()[0]
+    resumed = flow("resume", "--origin-run-id", origin)
+    output = resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0, output[-3000:]
+    assert "ReferenceError" not in output and "Traceback" not in output, output[-3000:]
+    assert f"reused {origin}/start/0/0" in resumed.stdout and f"reused {origin}/end/0/0" in resumed.stdout
