@@ -82,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         "--poll-interval", type=positive_float, default=None, help="override the spec's poll_interval (s)"
     )
     serve_p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve_p.add_argument("--max-body-bytes", type=int, default=None, help="largest request body (default 10 MB; 413)")
+    serve_p.add_argument("--max-json-depth", type=int, default=None, help="deepest JSON body nesting (default 64; 400)")
     args = parser.parse_args(argv)
     if args.command == "serve":
         from airflow_ml_provider.service.server import serve
@@ -89,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             serve(args.file, host=args.host, port=args.port, workers=args.workers,
-                  poll_interval=args.poll_interval, log_level=args.log_level)  # fmt: skip
+                  poll_interval=args.poll_interval, log_level=args.log_level,
+                  max_body_bytes=args.max_body_bytes, max_json_depth=args.max_json_depth)  # fmt: skip
         except ServiceSpecError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from airflow_ml_provider.service.limits import Limits, RequestLimitMiddleware, parse_json_body
 from airflow_ml_provider.service.snapshot import VersionManager
 from airflow_ml_provider.service.spec import BadRequest
 
@@ -99,7 +100,7 @@ class AccessLogMiddleware:
             )  # fmt: skip
 
 
-async def _request_dict(request: Request) -> dict[str, Any]:
+async def _request_dict(request: Request, max_json_depth: int) -> dict[str, Any]:
     if request.method == "GET":
         out: dict[str, Any] = {}
         for key in request.query_params:
@@ -110,15 +111,15 @@ async def _request_dict(request: Request) -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"invalid JSON body: {exc}") from None
+        payload = parse_json_body(body, max_json_depth)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
     if not isinstance(payload, dict):
         raise BadRequest(f"the JSON body must be an object, not {type(payload).__name__}")
     return payload
 
 
-def _make_handler(manager: VersionManager, name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+def _make_handler(manager: VersionManager, name: str, func: Callable[..., Any], limits: Limits) -> Callable[..., Any]:
     is_async = inspect.iscoroutinefunction(func)
 
     async def handler(request: Request) -> Response:
@@ -127,7 +128,7 @@ def _make_handler(manager: VersionManager, name: str, func: Callable[..., Any]) 
             return error_response(503, f"no version of {manager.flow_name} is loaded yet; see /health")
         headers = {RUN_HEADER: snap.run_id, FLOW_HEADER: snap.flow_name}
         try:
-            payload = await _request_dict(request)
+            payload = await _request_dict(request, limits.max_json_depth)
             method = getattr(snap.instance, name)
             result = await method(payload) if is_async else await run_in_threadpool(method, payload)
             if isinstance(result, Response):
@@ -147,9 +148,13 @@ def _make_handler(manager: VersionManager, name: str, func: Callable[..., Any]) 
     return handler
 
 
-def create_app(manager: VersionManager, *, start_poller: bool = True) -> FastAPI:
-    """The service's FastAPI app; its lifespan starts and stops ``manager``'s poller."""
+def create_app(manager: VersionManager, *, start_poller: bool = True, limits: Limits | None = None) -> FastAPI:
+    """The service's FastAPI app; its lifespan starts and stops ``manager``'s poller.
+
+    ``limits`` bound every request before user code sees it (see :mod:`.limits`).
+    """
     spec_cls = manager.spec_cls
+    limits = limits or Limits()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -214,12 +219,13 @@ def create_app(manager: VersionManager, *, start_poller: bool = True) -> FastAPI
         }
     }
     for name, func in endpoints.items():
-        handler = _make_handler(manager, name, func)
+        handler = _make_handler(manager, name, func, limits)
         summary = (inspect.getdoc(func) or name).splitlines()[0]
         common: dict[str, Any] = {"summary": summary, "tags": ["endpoints"], "response_model": None}
         app.add_api_route(f"/{name}", handler, methods=["GET"], operation_id=f"{name}_get",
                           openapi_extra=query_doc, **common)  # fmt: skip
         app.add_api_route(f"/{name}", handler, methods=["POST"], operation_id=f"{name}_post",
                           openapi_extra=body_doc, **common)  # fmt: skip
-    app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(RequestLimitMiddleware, limits=limits)
+    app.add_middleware(AccessLogMiddleware)  # outermost: refused requests are logged too
     return app

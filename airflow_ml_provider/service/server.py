@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow_ml_provider.service.limits import KEEP_ALIVE_SECONDS, Limits
 from airflow_ml_provider.service.spec import ServiceSpecError, WebServiceSpec
 
 if TYPE_CHECKING:
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 
 ENV_FILE = "ML_PROVIDER_SERVICE_FILE"
 ENV_POLL = "ML_PROVIDER_SERVICE_POLL_INTERVAL"
+ENV_MAX_BODY = "ML_PROVIDER_SERVICE_MAX_BODY_BYTES"
+ENV_MAX_DEPTH = "ML_PROVIDER_SERVICE_MAX_JSON_DEPTH"
 APP_FACTORY = "airflow_ml_provider.service.server:app_from_env"
 
 
@@ -56,12 +59,23 @@ def load_service_class(path: str | os.PathLike[str]) -> type[WebServiceSpec]:
     return found[0]
 
 
-def build_app(path: str | os.PathLike[str], poll_interval: float | None = None) -> FastAPI:
+def build_app(
+    path: str | os.PathLike[str], poll_interval: float | None = None, limits: Limits | None = None
+) -> FastAPI:
     """The ASGI app serving the service defined in ``path``."""
     from airflow_ml_provider.service.app import create_app
     from airflow_ml_provider.service.snapshot import VersionManager
 
-    return create_app(VersionManager(load_service_class(path), poll_interval=poll_interval))
+    return create_app(VersionManager(load_service_class(path), poll_interval=poll_interval), limits=limits)
+
+
+def make_limits(max_body_bytes: int | None = None, max_json_depth: int | None = None) -> Limits:
+    """Request limits from the command line (None keeps a default); ServiceSpecError when invalid."""
+    given = {"max_body_bytes": max_body_bytes, "max_json_depth": max_json_depth}
+    try:
+        return Limits(**{k: v for k, v in given.items() if v is not None})
+    except ValueError as exc:
+        raise ServiceSpecError(f"--{exc}") from None
 
 
 def app_from_env() -> FastAPI:
@@ -70,7 +84,9 @@ def app_from_env() -> FastAPI:
     if not path:
         raise RuntimeError(f"{ENV_FILE} is not set; start the service with `airflow-ml-provider serve FILE`")
     poll = os.environ.get(ENV_POLL)
-    return build_app(path, float(poll) if poll else None)
+    body, depth = os.environ.get(ENV_MAX_BODY), os.environ.get(ENV_MAX_DEPTH)
+    limits = make_limits(int(body) if body else None, int(depth) if depth else None)
+    return build_app(path, float(poll) if poll else None, limits)
 
 
 def log_config(level: str = "info") -> dict[str, Any]:
@@ -103,21 +119,29 @@ def serve(
     workers: int = 1,
     poll_interval: float | None = None,
     log_level: str = "info",
+    max_body_bytes: int | None = None,
+    max_json_depth: int | None = None,
 ) -> None:
-    """Serve ``path`` until interrupted. Raises ServiceSpecError before binding on a bad file."""
+    """Serve ``path`` until interrupted. Raises ServiceSpecError before binding on a bad file.
+
+    ``max_body_bytes`` / ``max_json_depth``: see :mod:`.limits` (defaults 10 MB and 64).
+    """
     import uvicorn
 
+    limits = make_limits(max_body_bytes, max_json_depth)
     path = str(Path(path).expanduser().resolve())
     common: dict[str, Any] = {
         "host": host, "port": port, "log_config": log_config(log_level), "log_level": log_level,
         "access_log": False,  # our middleware logs requests with the serving run id
-        "timeout_graceful_shutdown": 10,
+        "timeout_graceful_shutdown": 10, "timeout_keep_alive": KEEP_ALIVE_SECONDS,
     }  # fmt: skip
     if workers <= 1:
-        uvicorn.run(build_app(path, poll_interval), **common)
+        uvicorn.run(build_app(path, poll_interval, limits), **common)
         return
     load_service_class(path)  # fail here, with one clear message, rather than in every worker
     os.environ[ENV_FILE] = path
+    os.environ[ENV_MAX_BODY] = str(limits.max_body_bytes)
+    os.environ[ENV_MAX_DEPTH] = str(limits.max_json_depth)
     if poll_interval:
         os.environ[ENV_POLL] = str(poll_interval)
     logging.getLogger("airflow_ml_provider.service").info("starting %d workers for %s", workers, path)
