@@ -20,6 +20,7 @@ from airflow_ml_provider.compiler.pod_spec import effective_resources, pod_kwarg
 from airflow_ml_provider.compiler.schedules import to_airflow_schedule
 from airflow_ml_provider.dsl.flow_decorator import flow_options
 from airflow_ml_provider.dsl.parameters import IncludeFile, flow_parameters
+from airflow_ml_provider.dsl.project import env_branch, project_dag_id, project_tags
 from airflow_ml_provider.graph import FlowGraph, build_graph
 
 DEFAULT_START = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -28,12 +29,13 @@ DEFAULT_START = datetime(2024, 1, 1, tzinfo=timezone.utc)
 def dag_params(flow_cls: type) -> dict[str, Param]:
     params = {}
     for param in flow_parameters(flow_cls).values():
+        default = param.resolve_default(flow_cls.__name__)  # a function default runs at parse time
         description = param.help or ""
         if isinstance(param, IncludeFile):
             description = (description + " (path of a file, relative to the flow file)").strip()
         kwargs: dict[str, Any] = {"type": param.json_schema_type, "description": description or None}
-        if param.default is not None or not param.required:
-            params[param.name] = Param(param.default, **kwargs)
+        if default is not None or not param.required:
+            params[param.name] = Param(default, **kwargs)
         else:
             params[param.name] = Param(**kwargs)
     return params
@@ -49,7 +51,7 @@ def _flow_task_defaults(flow_cls: type, default_image: str) -> dict[str, Any]:
         "flow_class": flow_cls.__name__,
         "parameter_names": [p.name for p in flow_parameters(flow_cls).values()],
         "kubernetes_conn_id": config.get_option("kubernetes_conn_id"),
-        "run_tags": list(flow_options(flow_cls).tags),
+        "run_tags": [*flow_options(flow_cls).tags, *project_tags(flow_cls, *env_branch(flow_cls))],
     }
 
 
@@ -139,11 +141,11 @@ def compile_flow(flow_cls: type) -> DAG:
     default_image = options.default_image or config.get_option("default_image")
     schedule = to_airflow_schedule(options.schedule)
     dag_kwargs: dict[str, Any] = {
-        "dag_id": options.dag_id or flow_cls.__name__,
+        "dag_id": project_dag_id(flow_cls, options.dag_id or flow_cls.__name__),
         "schedule": schedule,
         "start_date": options.start_date or DEFAULT_START,
         "catchup": options.catchup,
-        "tags": sorted({"ml-flow", *options.tags}),
+        "tags": sorted({"ml-flow", *options.tags, *project_tags(flow_cls, *env_branch(flow_cls))}),
         "doc_md": graph.doc,
         "description": options.description or (graph.doc.splitlines()[0] if graph.doc else None),
         "params": dag_params(flow_cls),

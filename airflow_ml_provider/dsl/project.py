@@ -2,13 +2,14 @@
 
 The branch of a run or a deployment is, as in Metaflow:
 
-- ``branch`` given (decorator ``branch=``, ``--branch`` or ``METAFLOW_BRANCH``): ``test.<branch>``,
+- ``branch`` given (decorator ``branch=``, ``--branch``, else ``METAFLOW_BRANCH``): ``test.<branch>``,
   or ``prod.<branch>`` with production;
 - no branch, production (decorator ``production=True``, ``--production`` or
   ``METAFLOW_PRODUCTION=true``): ``prod``;
 - otherwise ``user.<METAFLOW_OWNER or the user>``.
 
-A value in the decorator and a different one on the command line is an error (Metaflow's rule).
+A value in the decorator and a different one on the command line is an error (Metaflow's rule);
+the environment variables only fill in what neither the decorator nor the command line gives.
 Runs carry the system tags ``project:<name>`` and ``project_branch:<branch>``, from which every
 step's ``current.project_name`` / ``branch_name`` / ``is_user_branch`` / ``is_production`` /
 ``project_flow_name`` are derived.
@@ -78,10 +79,19 @@ def project_spec(flow_cls: type) -> ProjectSpec | None:
     return getattr(flow_cls, "_ml_project", None)
 
 
-def env_branch() -> tuple[str | None, bool]:
-    """``(METAFLOW_BRANCH, METAFLOW_PRODUCTION)`` from the environment (the options' defaults)."""
+def env_branch(flow_cls: type) -> tuple[str | None, bool]:
+    """``(METAFLOW_BRANCH, METAFLOW_PRODUCTION)``: the defaults of ``--branch`` / ``--production``.
+
+    A value the flow's ``@project`` pins wins over the environment (a deployment-wide variable
+    must not break the flows that pin their branch); only the command line conflicts with it.
+    """
+    spec = project_spec(flow_cls)
     branch = os.environ.get("METAFLOW_BRANCH") or None
     production = os.environ.get("METAFLOW_PRODUCTION", "").strip().lower() in _TRUE
+    if spec is not None and spec.branch is not None:
+        branch = None
+    if spec is not None and spec.production is not None:
+        production = False
     return branch, production
 
 
@@ -117,5 +127,5 @@ def project_dag_id(flow_cls: type, dag_id: str) -> str:
     spec = project_spec(flow_cls)
     if spec is None:
         return dag_id
-    branch = resolve_branch(spec, *env_branch())
+    branch = resolve_branch(spec, *env_branch(flow_cls))
     return re.sub(r"[^\w.-]", "_", f"{spec.name}.{branch}.{dag_id}")

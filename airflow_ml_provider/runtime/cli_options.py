@@ -67,7 +67,7 @@ def check_top_level_options(args: argparse.Namespace, flow_cls: type) -> str | N
 
 def run_tags(args: argparse.Namespace, flow_cls: type) -> list[str]:
     """User tags plus the ``@project`` system tags (raises ProjectError on a bad branch)."""
-    env_name, env_production = env_branch()
+    env_name, env_production = env_branch(flow_cls)
     return [*args.tag, *project_tags(flow_cls, args.branch or env_name, args.production or env_production)]
 
 
