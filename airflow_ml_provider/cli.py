@@ -18,7 +18,8 @@ from airflow_ml_provider.cli_args import (
     positive_int,
     store_errors,
 )
-from airflow_ml_provider.client import Flow, Run, get_metadata
+from airflow_ml_provider.client import Flow, Run, Task, get_metadata
+from airflow_ml_provider.datastore import StoreError
 
 
 def _format_preview(preview: dict[str, Any], indent: str = "      ") -> str:
@@ -41,29 +42,43 @@ def _format_preview(preview: dict[str, Any], indent: str = "      ") -> str:
 
 
 def show(pathspec: str) -> None:
+    """Print a run from its metadata; a corrupt record or blob is reported where it is, the rest shown."""
     run = Flow(pathspec).latest_run if "/" not in pathspec else Run(pathspec)
     if run is None:
         raise SystemExit(f"no runs of {pathspec}")
     meta = run.metadata
-    print(f"Run {run.pathspec}  status={meta.get('status')}  created={meta.get('created_at')}")
+    reason = f"  ({run.status_reason})" if run.status_reason else ""
+    print(f"Run {run.pathspec}  status={meta.get('status')}{reason}  created={meta.get('created_at')}")
     print(f"  airflow run id: {meta.get('airflow_run_id')}  dag: {meta.get('dag_id')}  tags: {sorted(run.tags)}")
     print(f"  parameters: {meta.get('parameters')}")
     for step in run.steps():
-        tasks = step.tasks()
-        print(f"\nstep {step.id} ({len(tasks)} task{'s' if len(tasks) != 1 else ''})")
-        for task in tasks[:3]:
-            status = task.metadata.get("status")
-            print(f"  task {task.id} attempt {task.attempt}: {status}")
-            error = task.metadata.get("exception") if status == "failed" else None
-            if error:
-                first_line = (str(error.get("message") or "").splitlines() or [""])[0]
-                print(f"    {error.get('type')}: {first_line}")
-            for name in task.metadata.get("new_artifacts", []):
-                art = task[name]
-                print(f"    {name}: {art.type} ({art.size} bytes)")
-                print(_format_preview(art.preview))
-        if len(tasks) > 3:
-            print(f"  ... {len(tasks) - 3} more tasks")
+        task_ids = step.task_ids()
+        print(f"\nstep {step.id} ({len(task_ids)} task{'s' if len(task_ids) != 1 else ''})")
+        for task_id in task_ids[:3]:
+            try:
+                _show_task(step[task_id])
+            except StoreError as exc:
+                print(f"  task {task_id}: error: {exc}")
+        if len(task_ids) > 3:
+            print(f"  ... {len(task_ids) - 3} more tasks")
+
+
+def _show_task(task: Task) -> None:
+    status = task.metadata.get("status")
+    print(f"  task {task.id} attempt {task.attempt}: {status}")
+    error = task.metadata.get("exception") if status == "failed" else None
+    if error:
+        first_line = (str(error.get("message") or "").splitlines() or [""])[0]
+        print(f"    {error.get('type')}: {first_line}")
+    for name in task.metadata.get("new_artifacts", []):
+        art = task[name]
+        print(f"    {name}: {art.type} ({art.size} bytes)")
+        try:
+            task._store.check_blob(art.sha, art.pathspec)
+        except StoreError as exc:  # the stored preview would show a value the bytes no longer hold
+            print(f"      error: {exc}")
+            continue
+        print(_format_preview(art.preview))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -77,6 +77,19 @@ OPTIONS: dict[str, Option] = {
         "as a fresh interpreter, as a pod does.",
         "False",
     ),
+    "heartbeat_interval": Option(
+        "15",
+        "Seconds between heartbeats of a running step (and of ``python flow.py run``'s runner). Each "
+        "heartbeat rewrites one small object that only its writer owns.",
+        "15",
+    ),
+    "heartbeat_timeout": Option(
+        "120",
+        "Seconds without a heartbeat after which readers (client, ``show``, the UI plugin, the results "
+        "service) show a running attempt, or a local run, as failed with the reason "
+        "``no heartbeat since <time>``. Keep it several times ``heartbeat_interval``.",
+        "300",
+    ),
     "max_local_workers": Option(
         "",
         "Parallel tasks for ``python flow.py run``. Empty means the number of CPU cores.",

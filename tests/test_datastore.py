@@ -316,11 +316,11 @@ def test_attempt_numbers_sort_numerically(ds: FlowDatastore) -> None:
 
 
 def test_writes_leave_no_temporary_files(ds: FlowDatastore, tmp_path: Path) -> None:
-    ds.write_run("r", {"status": "running"})
+    ds.create_run("r", {"flow_name": ds.flow_name, "run_id": "r", "driver": "airflow"})
     ds.save_artifact("x", {"a": 1})
     ds.write_attempt("r", "s", "0", 0, {"status": SUCCESS})
+    ds.end_run("r", SUCCESS)
     leftovers = [p for p in tmp_path.rglob(".tmp-*")]
     assert leftovers == []
-    assert ds.update_run("r", status=SUCCESS)["status"] == SUCCESS
-    assert ds.read_run("r") == {"status": SUCCESS}
+    assert ds.read_run("r")["status"] == SUCCESS
     assert pickle.loads(bytes(ds.get_blob(ds.save_artifact("y", {"a": 1})["key"]))) == {"a": 1}

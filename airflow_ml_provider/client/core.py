@@ -6,12 +6,17 @@ and no Airflow import: everything comes from the store's metadata, artifacts loa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from airflow_ml_provider.datastore import SUCCESS, FlowDatastore, encode_run_id, get_backend
+from airflow_ml_provider.datastore import FAILED, SUCCESS, CorruptRecordError, FlowDatastore, encode_run_id, get_backend
 from airflow_ml_provider.datastore.backend import StorageBackend
+
+log = logging.getLogger(__name__)
+# Tags the runtime sets on every run: they describe the run and cannot be removed.
+SYSTEM_TAG_PREFIXES = ("user:", "run_type:", "runtime:", "dag:", "project:", "project_branch:")
 
 _namespace: str | None = None
 _backend: StorageBackend | None = None
@@ -58,7 +63,8 @@ class DataArtifact:
 
     @property
     def data(self) -> Any:
-        return self.task._store.load_artifact(self.record)
+        """The value; :class:`ArtifactIntegrityError` if its stored bytes are missing or corrupt."""
+        return self.task._store.load_artifact(self.record, self.pathspec)
 
     @property
     def sha(self) -> str:
@@ -157,7 +163,18 @@ class Task:
 
     @property
     def finished(self) -> bool:
-        return self.metadata.get("status") in (SUCCESS, "failed")
+        """Ended, or shown failed because its process stopped heartbeating (see ``status_reason``)."""
+        return self.metadata.get("status") in (SUCCESS, FAILED)
+
+    @property
+    def status(self) -> str:
+        """``running``, ``success`` or ``failed``."""
+        return str(self.metadata.get("status"))
+
+    @property
+    def status_reason(self) -> str | None:
+        """Why a started attempt is shown failed without having recorded it (``no heartbeat since ...``)."""
+        return self.metadata.get("liveness")
 
     @property
     def attempt(self) -> int:
@@ -203,9 +220,12 @@ class Step:
     def pathspec(self) -> str:
         return f"{self.flow_name}/{self.run_id}/{self.id}"
 
+    def task_ids(self) -> list[str]:
+        """Task ids in foreach order, without reading any task's record."""
+        return sorted(self._store.task_ids(self.run_id, self.id), key=_task_sort_key)
+
     def tasks(self) -> list[Task]:
-        ids = sorted(self._store.task_ids(self.run_id, self.id), key=_task_sort_key)
-        return [Task(f"{self.pathspec}/{t}") for t in ids]
+        return [Task(f"{self.pathspec}/{t}") for t in self.task_ids()]
 
     def __iter__(self) -> Iterator[Task]:
         return iter(self.tasks())
@@ -270,16 +290,38 @@ class Run:
 
     @property
     def successful(self) -> bool:
-        task = self.end_task
+        try:
+            task = self.end_task
+        except CorruptRecordError as exc:  # the end task's record is unreadable: not a success
+            log.warning("%s", exc)
+            return False
         return bool(task and task.successful)
 
     @property
     def finished(self) -> bool:
-        return self.successful or self.metadata.get("status") in (SUCCESS, "failed")
+        return self.successful or self.status in (SUCCESS, FAILED)
+
+    @property
+    def status(self) -> str:
+        """``running``, ``success`` or ``failed`` (a local run whose runner went silent is failed)."""
+        return str(self.metadata.get("status"))
+
+    @property
+    def status_reason(self) -> str | None:
+        """Why the run failed, when known: the failed task, an interruption, ``no heartbeat since ...``."""
+        return self.metadata.get("status_reason")
 
     @property
     def tags(self) -> frozenset[str]:
         return frozenset(self.metadata.get("tags", []))
+
+    @property
+    def system_tags(self) -> frozenset[str]:
+        return frozenset(t for t in self.tags if t.startswith(SYSTEM_TAG_PREFIXES))
+
+    @property
+    def user_tags(self) -> frozenset[str]:
+        return self.tags - self.system_tags
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -296,10 +338,36 @@ class Run:
         return datetime.fromisoformat(value) if value else None
 
     def add_tag(self, tag: str) -> None:
-        self.metadata = self._store.update_run(self.id, tags=sorted(self.tags | {tag}))
+        """Add a user tag. Each edit is its own write-once record, so concurrent edits lose nothing."""
+        self.add_tags([tag])
+
+    def add_tags(self, tags: Iterable[str]) -> None:
+        for tag in _check_tags(tags):
+            self._store.tag_run(self.id, tag)
+        self._reload()
 
     def remove_tag(self, tag: str) -> None:
-        self.metadata = self._store.update_run(self.id, tags=sorted(self.tags - {tag}))
+        self.remove_tags([tag])
+
+    def remove_tags(self, tags: Iterable[str]) -> None:
+        tags = _check_tags(tags)
+        system = sorted(t for t in tags if t.startswith(SYSTEM_TAG_PREFIXES))
+        if system:
+            raise ValueError(f"cannot remove system tags {system} (they describe the run)")
+        for tag in tags:
+            self._store.tag_run(self.id, tag, remove=True)
+        self._reload()
+
+    def replace_tag(self, tag_to_remove: str, tag_to_add: str) -> None:
+        self.replace_tags([tag_to_remove], [tag_to_add])
+
+    def replace_tags(self, tags_to_remove: Iterable[str], tags_to_add: Iterable[str]) -> None:
+        """Remove then add (as Metaflow: a tag in both lists ends up present)."""
+        self.remove_tags(tags_to_remove)
+        self.add_tags(tags_to_add)
+
+    def _reload(self) -> None:
+        self.metadata = self._store.read_run(self.id) or self.metadata
 
     def __repr__(self) -> str:
         return f"Run('{self.pathspec}')"
@@ -317,7 +385,11 @@ class Flow:
     def runs(self, *tags: str) -> list[Run]:
         runs = []
         for run_id in self._store.run_ids():
-            meta = self._store.read_run(run_id)
+            try:
+                meta = self._store.read_run(run_id)
+            except CorruptRecordError as exc:  # one unreadable run must not hide the others
+                log.warning("skipping run %s: %s", run_id, exc)
+                continue
             if meta is None:
                 continue
             run_tags = set(meta.get("tags", []))
@@ -346,3 +418,11 @@ class Flow:
 
     def __repr__(self) -> str:
         return f"Flow('{self.id}')"
+
+
+def _check_tags(tags: Iterable[str]) -> list[str]:
+    out = list(tags) if not isinstance(tags, str) else [tags]
+    for tag in out:
+        if not isinstance(tag, str) or not tag.strip() or len(tag) > 512:
+            raise ValueError(f"a tag is a non-empty string of at most 512 characters, not {tag!r}")
+    return out

@@ -2,38 +2,57 @@
 
 ::
 
-    <root>/<Flow>/data/<k[:2]>/<k>                              blob, k = sha256 of its bytes
-    <root>/<Flow>/runs/<run>/run.json                           run metadata
-    <root>/<Flow>/runs/<run>/steps/<step>/<task>/<n>.started.json   attempt n began
-    <root>/<Flow>/runs/<run>/steps/<step>/<task>/<n>.json           attempt n ended (written last)
+    <root>/<Flow>/data/<k[:2]>/<k>                                   blob, k = sha256 of its bytes
+    <root>/<Flow>/runs/<run>/run.json                                run record (written once)
+    <root>/<Flow>/runs/<run>/events/<stamp>-<kind>-<rand>.json       run events (each written once)
+    <root>/<Flow>/runs/<run>/heartbeat.json                          local runner's heartbeat
+    <root>/<Flow>/runs/<run>/steps/<step>/<task>/<n>.started.json    attempt n began
+    <root>/<Flow>/runs/<run>/steps/<step>/<task>/<n>.heartbeat.json  attempt n is alive
+    <root>/<Flow>/runs/<run>/steps/<step>/<task>/<n>.json            attempt n ended (written last)
 
 Blobs are shared by every run of a flow, so an unchanged input is stored once. A task's metadata
 lists every artifact visible in it (inherited ones point at the parent's blob: no bytes copied).
 The ``<n>.json`` file is written after all blobs, atomically, so a reader never sees a half
-written attempt; readers take the newest attempt whose status is ``success``.
+written attempt; readers take the newest attempt whose status is ``success``. What may be written
+when, and how readers fold it, is the store contract in ``records.py``.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
+import logging
 from typing import Any
 
 from airflow_ml_provider.datastore.backend import StorageBackend, get_backend
 from airflow_ml_provider.datastore.ids import check_content_key, check_id
 from airflow_ml_provider.datastore.preview import make_preview
+from airflow_ml_provider.datastore.records import (
+    FAILED,
+    FORMAT_VERSION,
+    RUNNING,
+    SUCCESS,
+    ArtifactIntegrityError,
+    ArtifactLoadError,
+    AttemptRecord,
+    CorruptRecordError,
+    Heartbeat,
+    RunEvent,
+    RunRecord,
+    attempt_liveness,
+    dumps,
+    event_name,
+    fold_run,
+    loads,
+    new_event,
+    now_iso,
+    writer_id,
+)
 from airflow_ml_provider.datastore.serializers import FLOW_MODULE_PREFIX, deserialize, serialize, type_name
 
-SUCCESS = "success"
-FAILED = "failed"
-RUNNING = "running"
+__all__ = ["FAILED", "RUNNING", "SUCCESS", "ArtifactIntegrityError", "ArtifactLoadError", "FlowDatastore"]
 
-
-def _dumps(doc: dict[str, Any]) -> bytes:
-    return json.dumps(doc, indent=1, sort_keys=True, default=str).encode()
-
-
-class ArtifactLoadError(RuntimeError):
-    """An artifact's value cannot be rebuilt in this process (its class is not importable here)."""
+log = logging.getLogger(__name__)
+_dumps = dumps
 
 
 class FlowDatastore:
@@ -42,6 +61,15 @@ class FlowDatastore:
     def __init__(self, flow_name: str, backend: StorageBackend | None = None) -> None:
         self.flow_name = check_id(flow_name, "flow name")
         self.backend = backend or get_backend()
+        self._verified: set[str] = set()  # blob keys whose bytes this process has checked
+
+    def where(self, path: str) -> str:
+        """A path as a user can find it: the artifact root joined with the key."""
+        return f"{self.backend.describe().rstrip('/')}/{path}"
+
+    def _read_json(self, path: str, kind: type = dict) -> Any:
+        """A metadata document; FileNotFoundError when absent, CorruptRecordError when unreadable."""
+        return loads(self.backend.read(path), self.where(path), kind)
 
     # -- content-addressed blobs ---------------------------------------------------------
     def blob_path(self, key: str) -> str:
@@ -50,10 +78,35 @@ class FlowDatastore:
 
     def put_blob(self, data: bytes | memoryview) -> tuple[str, bool]:
         """Store ``data`` under its sha256; returns ``(key, written)`` (False: already stored)."""
-        return self.backend.write_hashed(data, f"{self.flow_name}/data", self.blob_path)
+        key, written = self.backend.write_hashed(data, f"{self.flow_name}/data", self.blob_path)
+        self._verified.add(key)
+        return key, written
 
-    def get_blob(self, key: str) -> bytes | memoryview:
-        return self.backend.read(self.blob_path(key))
+    def get_blob(self, key: str, artifact: str | None = None) -> bytes | memoryview:
+        """The blob's bytes, checked against its key: never a wrong value.
+
+        Raises :class:`ArtifactIntegrityError` naming the flow, the key and ``artifact`` when
+        the blob is missing or its sha256 differs (bit rot, a truncated copy, a hand edit).
+        """
+        try:
+            data = self.backend.read(self.blob_path(key))
+        except FileNotFoundError:
+            raise ArtifactIntegrityError(self._blob_problem(key, artifact, "is missing")) from None
+        if key not in self._verified:
+            if hashlib.sha256(data).hexdigest() != key:
+                raise ArtifactIntegrityError(
+                    self._blob_problem(key, artifact, "is corrupt: its bytes do not match its sha256")
+                )
+            self._verified.add(key)
+        return data
+
+    def _blob_problem(self, key: str, artifact: str | None, what: str) -> str:
+        name = f"artifact {artifact!r}" if artifact else "a blob"
+        return f"{name} of flow {self.flow_name}: blob {key} {what} ({self.where(self.blob_path(key))})"
+
+    def check_blob(self, key: str, artifact: str | None = None) -> None:
+        """Raise :class:`ArtifactIntegrityError` unless the blob is present and intact."""
+        self.get_blob(key, artifact)
 
     def save_artifact(self, name: str, value: Any) -> dict[str, Any]:
         """Serialize, store and describe one artifact value (the record goes in task metadata)."""
@@ -68,9 +121,10 @@ class FlowDatastore:
             "written": written,
         }
 
-    def load_artifact(self, record: dict[str, Any]) -> Any:
+    def load_artifact(self, record: dict[str, Any], name: str | None = None) -> Any:
+        """The value of an artifact record; ``name`` only makes errors name the artifact."""
         try:
-            return deserialize(record["serializer"], self.get_blob(record["key"]))
+            return deserialize(record["serializer"], self.get_blob(record["key"], name))
         except ModuleNotFoundError as exc:
             if not (exc.name or "").startswith(FLOW_MODULE_PREFIX):
                 raise
@@ -89,20 +143,71 @@ class FlowDatastore:
     def run_ids(self) -> list[str]:
         return self.backend.list_dir(f"{self.flow_name}/runs")
 
-    def read_run(self, run_id: str) -> dict[str, Any] | None:
+    def read_run_record(self, run_id: str) -> RunRecord | None:
+        """``run.json`` as written (no status folding); None when the run does not exist."""
         try:
-            return json.loads(bytes(self.backend.read(f"{self._run_dir(run_id)}/run.json")))
+            return self._read_json(f"{self._run_dir(run_id)}/run.json")
         except FileNotFoundError:
             return None
 
-    def write_run(self, run_id: str, meta: dict[str, Any]) -> None:
-        self.backend.write(f"{self._run_dir(run_id)}/run.json", _dumps(meta))
+    def read_run(self, run_id: str) -> dict[str, Any] | None:
+        """The run as readers see it: its record with status, tags and liveness folded in.
 
-    def update_run(self, run_id: str, **fields: Any) -> dict[str, Any]:
-        meta = self.read_run(run_id) or {"flow_name": self.flow_name, "run_id": run_id}
-        meta.update(fields)
-        self.write_run(run_id, meta)
-        return meta
+        Raises :class:`CorruptRecordError` naming the file when ``run.json`` is unreadable; a
+        corrupt event is skipped with a warning (one bad tag edit must not hide the run).
+        """
+        record = self.read_run_record(run_id)
+        if record is None:
+            return None
+        heartbeat = None
+        events = self.run_events(run_id)
+        if record.get("driver") == "local-runner" and not any(e.get("kind") == "ended" for e in events):
+            heartbeat = self._read_heartbeat(f"{self._run_dir(run_id)}/heartbeat.json")
+        return fold_run(record, events, heartbeat)
+
+    def create_run(self, run_id: str, record: RunRecord) -> bool:
+        """Write ``run.json`` once; returns False (and writes nothing) when the run exists."""
+        path = f"{self._run_dir(run_id)}/run.json"
+        if self.backend.exists(path):
+            return False
+        self.backend.write(path, _dumps({**record, "format_version": FORMAT_VERSION}))
+        return True
+
+    def run_events(self, run_id: str) -> list[RunEvent]:
+        folder = f"{self._run_dir(run_id)}/events"
+        events = []
+        for name in self.backend.list_dir(folder):
+            try:
+                events.append(self._read_json(f"{folder}/{name}"))
+            except FileNotFoundError:
+                continue
+            except CorruptRecordError as exc:
+                log.warning("skipping a run event: %s", exc)
+        return events
+
+    def add_run_event(self, run_id: str, event: RunEvent) -> None:
+        """Record one fact about a run in an object of its own (never overwrites another)."""
+        name = event_name(str(event.get("kind")), str(event.get("at")))
+        self.backend.write(f"{self._run_dir(run_id)}/events/{name}", _dumps(event))
+
+    def end_run(self, run_id: str, status: str, reason: str | None = None) -> None:
+        """The run ended (``success`` or ``failed``): the newest such event decides its status."""
+        if status not in (SUCCESS, FAILED):
+            raise ValueError(f"a run ends as {SUCCESS!r} or {FAILED!r}, not {status!r}")
+        self.add_run_event(run_id, new_event("ended", status=status, **({"reason": reason} if reason else {})))
+
+    def tag_run(self, run_id: str, tag: str, *, remove: bool = False) -> None:
+        self.add_run_event(run_id, new_event("untag" if remove else "tag", tag=tag))
+
+    def heartbeat_run(self, run_id: str) -> None:
+        """The local runner is alive (its one object, rewritten: it has no other writer)."""
+        self.backend.write(f"{self._run_dir(run_id)}/heartbeat.json", _dumps(_beat()))
+
+    def _read_heartbeat(self, path: str) -> Heartbeat | None:
+        try:
+            return self._read_json(path)
+        except (FileNotFoundError, CorruptRecordError):  # a torn heartbeat is no heartbeat
+            return None
 
     # -- steps, tasks, attempts ----------------------------------------------------------
     def _task_dir(self, run_id: str, step: str, task_id: str) -> str:
@@ -125,34 +230,62 @@ class FlowDatastore:
 
     def mark_started(self, run_id: str, step: str, task_id: str, attempt: int, meta: dict[str, Any]) -> None:
         path = f"{self._task_dir(run_id, step, task_id)}/{int(attempt)}.started.json"
-        self.backend.write(path, _dumps({**meta, "status": RUNNING}))
+        self.backend.write(path, _dumps({**meta, "status": RUNNING, "format_version": FORMAT_VERSION}))
+
+    def heartbeat_attempt(self, run_id: str, step: str, task_id: str, attempt: int) -> None:
+        path = f"{self._task_dir(run_id, step, task_id)}/{int(attempt)}.heartbeat.json"
+        self.backend.write(path, _dumps(_beat()))
+
+    def attempt_ended(self, run_id: str, step: str, task_id: str, attempt: int) -> bool:
+        return self.backend.exists(f"{self._task_dir(run_id, step, task_id)}/{int(attempt)}.json")
 
     def write_attempt(self, run_id: str, step: str, task_id: str, attempt: int, meta: dict[str, Any]) -> None:
         """Record an ended attempt; the last write of a task (its completion marker)."""
         path = f"{self._task_dir(run_id, step, task_id)}/{int(attempt)}.json"
-        self.backend.write(path, _dumps(meta))
+        meta = {k: v for k, v in meta.items() if k != "liveness"}
+        self.backend.write(path, _dumps({**meta, "format_version": FORMAT_VERSION}))
 
-    def read_attempt(self, run_id: str, step: str, task_id: str, attempt: int) -> dict[str, Any] | None:
-        """Ended attempt's metadata, else its start record, else None."""
+    def read_attempt(self, run_id: str, step: str, task_id: str, attempt: int) -> AttemptRecord | None:
+        """Ended attempt's metadata, else its start record (with liveness folded in), else None.
+
+        Raises :class:`CorruptRecordError` naming the file when the record is unreadable.
+        """
         base = f"{self._task_dir(run_id, step, task_id)}/{int(attempt)}"
-        for path in (f"{base}.json", f"{base}.started.json"):
-            try:
-                return json.loads(bytes(self.backend.read(path)))
-            except FileNotFoundError:
-                continue
-        return None
+        try:
+            return self._read_json(f"{base}.json")
+        except FileNotFoundError:
+            pass
+        try:
+            started = self._read_json(f"{base}.started.json")
+        except FileNotFoundError:
+            return None
+        return attempt_liveness(started, self._read_heartbeat(f"{base}.heartbeat.json"))
 
     def latest_attempt(
         self, run_id: str, step: str, task_id: str, *, successful: bool = True
-    ) -> dict[str, Any] | None:
-        """Newest attempt (newest successful one when ``successful``), or None."""
+    ) -> AttemptRecord | None:
+        """Newest attempt (newest successful one when ``successful``), or None.
+
+        A corrupt attempt record is skipped with a warning when looking for a successful one (an
+        older good attempt still counts); as the newest attempt of all it raises.
+        """
         for attempt in reversed(self.attempts(run_id, step, task_id)):
-            meta = self.read_attempt(run_id, step, task_id, attempt)
+            try:
+                meta = self.read_attempt(run_id, step, task_id, attempt)
+            except CorruptRecordError as exc:
+                if not successful:
+                    raise
+                log.warning("%s", exc)
+                continue
             if meta is None:
                 continue
             if not successful or meta.get("status") == SUCCESS:
                 return meta
         return None
+
+
+def _beat() -> Heartbeat:
+    return {"at": now_iso(), "by": writer_id()}
 
 
 def write_dag_index(backend: StorageBackend, dag_id: str, flow_name: str) -> None:
@@ -170,6 +303,6 @@ def write_dag_index(backend: StorageBackend, dag_id: str, flow_name: str) -> Non
 def flow_name_for_dag(backend: StorageBackend, dag_id: str) -> str:
     """The flow name behind ``dag_id`` (the DAG id itself when no index entry exists)."""
     try:
-        return json.loads(bytes(backend.read(f"_dags/{check_id(dag_id, 'dag id')}.json")))["flow_name"]
+        return loads(backend.read(f"_dags/{check_id(dag_id, 'dag id')}.json"), f"_dags/{dag_id}.json")["flow_name"]
     except FileNotFoundError:
         return dag_id

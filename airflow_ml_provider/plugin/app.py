@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 
 from airflow_ml_provider.config import artifact_root
+from airflow_ml_provider.datastore import ArtifactIntegrityError
 from airflow_ml_provider.datastore.ids import InvalidIdError
 from airflow_ml_provider.plugin import listing, pages
 from airflow_ml_provider.plugin.queries import (
@@ -167,6 +168,7 @@ def create_app() -> FastAPI:
         store = reader()
         flow, rid, meta, summary = _task(store, dag_id, run_id, step, task_id)
         attempts = store.all_attempts(flow, rid, step, task_id)
+        summary = store.with_integrity(flow, summary)
         return _html(pages.task_page(meta, step, summary, attempts, _urls(request)))
 
     @app.get(
@@ -183,7 +185,7 @@ def create_app() -> FastAPI:
         step_name = store.step_for_airflow_task(flow, rid, airflow_task_id)
         index = _map_index(map_index)
         task_id = store.task_for_map_index(flow, rid, step_name, index)
-        summary = store.task(flow, rid, step_name, task_id)
+        summary = store.with_integrity(flow, store.task(flow, rid, step_name, task_id))
         attempts = store.all_attempts(flow, rid, step_name, task_id)
         return _html(pages.task_page(meta, step_name, summary, attempts, _urls(request)))
 
@@ -206,9 +208,9 @@ def create_app() -> FastAPI:
         if record is None:
             raise NotFound("no such artifact in this task")
         try:
-            data = store.flow(flow).get_blob(key)
-        except FileNotFoundError:
-            raise NotFound("blob missing from the store") from None
+            data = store.flow(flow).get_blob(key, record[0])  # hashed first: never serve rotten bytes
+        except ArtifactIntegrityError as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=409)
         view = memoryview(data)
 
         def chunks() -> Iterator[bytes]:

@@ -122,10 +122,18 @@ def artifacts_section(
             "the values it had stored when it stopped.</p>"
         )
     return note + "".join(
-        artifact_card(meta, step, task_id, str(n), arts[n], urls, str(n) in new)
+        _integrity_note(str(n), arts[n]) + artifact_card(meta, step, task_id, str(n), arts[n], urls, str(n) in new)
         for n in names
         if isinstance(arts[n], dict)
     )
+
+
+def _integrity_note(name: str, rec: dict[str, Any]) -> str:
+    """A missing or corrupt blob is said next to its artifact (the stored preview may look fine)."""
+    problem = rec.get("integrity")
+    if not problem:
+        return ""
+    return f"<p class='integrity'>{badge('corrupt')} artifact <b>{esc(name)}</b> is {esc(problem)}</p>"
 
 
 def _run_header(meta: dict[str, Any], urls: Urls) -> str:

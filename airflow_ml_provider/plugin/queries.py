@@ -24,11 +24,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from airflow_ml_provider.datastore import FlowDatastore, StorageBackend, encode_run_id, get_backend
+from airflow_ml_provider.datastore import (
+    ArtifactIntegrityError,
+    CorruptRecordError,
+    FlowDatastore,
+    StorageBackend,
+    encode_run_id,
+    get_backend,
+)
 from airflow_ml_provider.datastore.ids import InvalidIdError, check_content_key, check_id
 
 DAG_INDEX_DIR = "_dags"
 RUNNING = "running"
+CORRUPT = "corrupt"
+# Blobs up to this size are hashed when their task page is shown (bit rot shows as "corrupt");
+# larger ones are checked for presence and size there, and hashed in full when downloaded.
+VERIFY_ON_PAGE_MAX_BYTES = 16 * 1024 * 1024
 
 
 class NotFound(LookupError):
@@ -73,6 +84,7 @@ class _LRU:
 _ATTEMPTS = _LRU(50_000)
 _RUNS = _LRU(20_000, ttl=METADATA_TTL_S)
 _DAG_FLOWS = _LRU(2_000, ttl=METADATA_TTL_S)
+_VERIFIED = _LRU(100_000, ttl=3600.0)  # (root, flow, key) of blobs whose hash matched
 _BACKENDS: dict[str, StorageBackend] = {}
 
 
@@ -85,7 +97,7 @@ def backend_for(root: str) -> StorageBackend:
 
 def clear_caches() -> None:
     """Forget cached metadata (tests, or after an operator edits the store by hand)."""
-    for cache in (_ATTEMPTS, _RUNS, _DAG_FLOWS):
+    for cache in (_ATTEMPTS, _RUNS, _DAG_FLOWS, _VERIFIED):
         cache.clear()
 
 
@@ -235,6 +247,8 @@ class StoreReader:
             meta = self.flow(flow_name).read_run(run_id)
         except (InvalidIdError, ValueError):
             return None
+        except CorruptRecordError as exc:  # shown as such, never a 500, never hides other runs
+            return {"flow_name": flow_name, "run_id": run_id, "status": CORRUPT, "status_reason": str(exc)}
         if meta is not None and meta.get("status") != RUNNING and meta.get("finished_at"):
             _RUNS.put(key, meta)
         return meta
@@ -284,10 +298,48 @@ class StoreReader:
         cached = _ATTEMPTS.get(key)
         if cached is not None:
             return cached
-        meta = self.flow(flow_name).read_attempt(run_id, step, task_id, n)
-        if meta is not None and meta.get("status") not in (None, RUNNING):
+        try:
+            meta = self.flow(flow_name).read_attempt(run_id, step, task_id, n)
+        except CorruptRecordError as exc:
+            return {"attempt": n, "status": CORRUPT,
+                    "exception": {"type": "CorruptRecordError", "message": str(exc), "traceback": ""}}  # fmt: skip
+        if meta is not None and meta.get("status") not in (None, RUNNING) and "liveness" not in meta:
             _ATTEMPTS.put(key, meta)
         return meta
+
+    def with_integrity(self, flow_name: str, summary: TaskSummary) -> TaskSummary:
+        """The summary with each shown artifact marked ``integrity`` when its blob is missing or corrupt."""
+        shown = summary.shown
+        if not shown or not isinstance(shown.get("artifacts"), dict):
+            return summary
+        store = self.flow(flow_name)
+        marked = {}
+        for name, rec in shown["artifacts"].items():
+            problem = self._blob_problem(store, rec) if isinstance(rec, dict) else None
+            marked[name] = {**rec, "integrity": problem} if problem else rec
+        shown = {**shown, "artifacts": marked}
+        latest = shown if summary.latest is summary.shown else summary.latest
+        return TaskSummary(summary.task_id, summary.attempts, latest, shown if summary.successful else None)
+
+    def _blob_problem(self, store: FlowDatastore, rec: dict[str, Any]) -> str | None:
+        key = str(rec.get("key"))
+        cache_key = (self.backend.root, store.flow_name, key)
+        if _VERIFIED.get(cache_key):
+            return None
+        try:
+            path = store.blob_path(key)
+            size = self.backend.size(path)
+        except (FileNotFoundError, InvalidIdError):
+            return "missing: its blob is not in the store"
+        if isinstance(rec.get("size"), int) and size != rec["size"]:
+            return f"corrupt: its blob holds {size} bytes, {rec['size']} were written"
+        if size <= VERIFY_ON_PAGE_MAX_BYTES:
+            try:
+                store.check_blob(key)
+            except ArtifactIntegrityError:
+                return "corrupt: its bytes do not match their sha256"
+        _VERIFIED.put(cache_key, True)
+        return None
 
     def task(self, flow_name: str, run_id: str, step: str, task_id: str) -> TaskSummary:
         """Summary of one task; NotFound when it has no attempt at all."""

@@ -62,7 +62,7 @@ border:1px solid var(--border);border-radius:6px;width:max-content}
 text-overflow:ellipsis}.dtype{font-weight:400;color:var(--muted);font-size:11.5px}
 .badge{display:inline-block;padding:0 7px;border-radius:9px;font-size:12px;font-weight:600;
 background:var(--panel);color:var(--muted)}
-.s-success{background:var(--okbg);color:var(--ok)}.s-failed{background:var(--badbg);color:var(--bad)}
+.s-success{background:var(--okbg);color:var(--ok)}.s-failed,.s-corrupt{background:var(--badbg);color:var(--bad)}
 .s-running{background:var(--runbg);color:var(--run)}.s-changed,.s-added,.s-removed{background:var(--warnbg);color:var(--warn)}
 .card{border:1px solid var(--border);border-radius:8px;padding:10px 12px;margin:10px 0;background:var(--bg)}
 .card>summary,.step>summary{cursor:pointer}

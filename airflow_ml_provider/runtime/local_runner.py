@@ -24,9 +24,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from airflow_ml_provider import config
-from airflow_ml_provider.datastore import FAILED, SUCCESS, FlowDatastore, get_backend
+from airflow_ml_provider.datastore import FAILED, FlowDatastore, get_backend
 from airflow_ml_provider.graph import FlowGraph
 from airflow_ml_provider.runtime.command import ENV_CONTEXT, STEP_ENV_DEFAULTS, RunContext, StepInvocation
+from airflow_ml_provider.runtime.heartbeat import Heartbeat
 from airflow_ml_provider.runtime.task_runner import record_interrupted
 from airflow_ml_provider.runtime.topology import ROOT_TASK
 from airflow_ml_provider.runtime.warm_start import start_step, terminate
@@ -149,7 +150,8 @@ class LocalRunner:
     def run(self) -> str:
         """Run every step; returns the run id or raises :class:`LocalRunFailed`."""
         print(f"[ml-provider] {self.flow_cls.__name__} run {self.run_id} -> {self.store.backend.describe()}")
-        with ThreadPoolExecutor(self.max_workers) as pool, _sigterm_as_interrupt():
+        beat = Heartbeat(lambda: self.store.heartbeat_run(self.run_id), lambda m: self._say(f"[ml-provider] {m}"))
+        with beat, ThreadPoolExecutor(self.max_workers) as pool, _sigterm_as_interrupt():
             try:
                 failure = self._schedule(pool)
             except BaseException as exc:  # Ctrl-C, SIGTERM or a bug: no step may outlive the run
@@ -170,9 +172,10 @@ class LocalRunner:
         for proc, inv in live.items():
             terminate(proc, grace=5)
             record_interrupted(self.store, self.flow_cls.__name__, inv, self.stop_reason)
-        meta = self.store.read_run(self.run_id) or {}
-        if meta.get("status") not in (SUCCESS, FAILED):
-            self.store.update_run(self.run_id, status=FAILED, finished_at=datetime.now(timezone.utc).isoformat())
+        try:
+            self.store.end_run(self.run_id, FAILED, self.stop_reason)
+        except Exception as store_exc:  # the store may be the reason we stop: say so, keep the cause
+            print(f"[ml-provider] could not record the run as failed: {store_exc}", file=sys.stderr)
         print(f"[ml-provider] run {self.run_id}: {self.stop_reason}; recorded as failed", file=sys.stderr)
 
     def _schedule(self, pool: ThreadPoolExecutor) -> BaseException | None:

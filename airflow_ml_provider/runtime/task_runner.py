@@ -26,6 +26,7 @@ from airflow_ml_provider.dsl.parameters import IncludeFile, flow_parameters
 from airflow_ml_provider.graph import FlowGraph, build_graph
 from airflow_ml_provider.runtime.code_package import fetch_package
 from airflow_ml_provider.runtime.command import ENV_CONTEXT, RunContext, StepInvocation
+from airflow_ml_provider.runtime.heartbeat import Heartbeat
 from airflow_ml_provider.runtime.loader import file_hash, load_flow_class
 from airflow_ml_provider.runtime.resume import check_origin, cloned_meta, reusable_attempt
 from airflow_ml_provider.runtime.topology import child_task_id, parent_tasks
@@ -183,11 +184,12 @@ class TaskRunner:
         )  # fmt: skip
 
     def _start_run_record(self) -> None:
-        if self.inv.step != "start" or self.store.read_run(self.inv.run_id):
+        """The start task writes ``run.json`` once (a retried start finds it and leaves it)."""
+        if self.inv.step != "start" or self.store.read_run_record(self.inv.run_id) is not None:
             return
         ctx = self.ctx
         parameters = self._run_parameters
-        self.store.write_run(
+        self.store.create_run(
             self.inv.run_id,
             {
                 "flow_name": self.flow_cls.__name__, "run_id": self.inv.run_id,
@@ -195,7 +197,7 @@ class TaskRunner:
                 "parameters": parameters, "code_package": self.inv.code_package,
                 "code_hash": self.inv.code_package or file_hash(self.inv.flow_file),
                 "flow_file": os.path.basename(self.inv.flow_file), "created_at": _now(),
-                "finished_at": None, "status": "running", "tags": list(ctx.tags),
+                "tags": list(ctx.tags), "driver": "local-runner" if ctx.run_type == "local" else "airflow",
                 "logical_date": ctx.logical_date, "origin_run_id": ctx.origin_run_id,
                 "resume_step": ctx.resume_step,
                 "username": ctx.username, "steps": self.graph.topological_order(),
@@ -218,6 +220,11 @@ class TaskRunner:
         log(f"{self.flow_cls.__name__}/{inv.run_id}/{inv.step}/{inv.task_id} attempt {inv.attempt} starting")
         self._start_run_record()
         self.store.mark_started(inv.run_id, inv.step, inv.task_id, inv.attempt, base)
+        with Heartbeat(lambda: self.store.heartbeat_attempt(inv.run_id, inv.step, inv.task_id, inv.attempt), log):
+            return self._run_attempt(base, started)
+
+    def _run_attempt(self, base: dict[str, Any], started: float) -> dict[str, Any]:
+        inv = self.inv
         self._set_current()
         flow: FlowSpec | None = None
         try:
@@ -348,12 +355,33 @@ class TaskRunner:
         meta["duration_s"] = round(time.time() - started, 3)
         meta["peak_rss_mb"] = _peak_rss_mb()
         inv = self.inv
+        fenced = self._fenced()
+        if fenced:
+            log(f"{inv.step}/{inv.task_id} attempt {inv.attempt}: not recorded as {meta['status']}: {fenced}")
+            raise StepFailed(fenced)
         self.store.write_attempt(inv.run_id, inv.step, inv.task_id, inv.attempt, meta)
         if meta["status"] == SUCCESS and inv.step == "end":
-            self.store.update_run(inv.run_id, status=SUCCESS, finished_at=meta["finished_at"])
+            self.store.end_run(inv.run_id, SUCCESS)
         elif meta["status"] == FAILED and meta.get("final"):
-            self.store.update_run(inv.run_id, status=FAILED, finished_at=meta["finished_at"])
+            exc = meta.get("exception") or {}
+            self.store.end_run(inv.run_id, FAILED, f"{inv.step}/{inv.task_id} failed: {exc.get('type')}: "
+                                                   f"{exc.get('message')}")  # fmt: skip
         log(f"{inv.step}/{inv.task_id} attempt {inv.attempt}: {meta['status']} in {meta['duration_s']}s")
+
+    def _fenced(self) -> str | None:
+        """Why this attempt must not record its end: somebody already did, or the run was declared dead.
+
+        A runner that dies is noticed by readers through its stale heartbeat; a step that outlived
+        it (no parent-death signal on this platform, a hung store) must not write into that run.
+        """
+        inv = self.inv
+        if self.store.attempt_ended(inv.run_id, inv.step, inv.task_id, inv.attempt):
+            return "this attempt was already recorded as ended (interrupted) by its runner"
+        run = self.store.read_run(inv.run_id) or {}
+        reason = run.get("status_reason") or ""
+        if run.get("status") == FAILED and reason.startswith("no heartbeat"):
+            return f"the run was declared dead ({reason})"
+        return None
 
 
 def record_interrupted(store: FlowDatastore, flow_name: str, inv: StepInvocation, reason: str) -> bool:
@@ -362,17 +390,17 @@ def record_interrupted(store: FlowDatastore, flow_name: str, inv: StepInvocation
     A no-op when the attempt already ended; returns whether it wrote one. The last allowed attempt
     also marks the run failed, as a step that fails by itself does.
     """
-    meta = store.read_attempt(inv.run_id, inv.step, inv.task_id, inv.attempt)
-    if meta is not None and meta.get("status") in (SUCCESS, FAILED):
+    if store.attempt_ended(inv.run_id, inv.step, inv.task_id, inv.attempt):
         return False
-    meta = dict(meta or {"flow_name": flow_name, "run_id": inv.run_id, "step": inv.step,
-                         "task_id": inv.task_id, "attempt": inv.attempt})  # fmt: skip
+    meta = dict(store.read_attempt(inv.run_id, inv.step, inv.task_id, inv.attempt) or {
+        "flow_name": flow_name, "run_id": inv.run_id, "step": inv.step, "task_id": inv.task_id,
+        "attempt": inv.attempt})  # fmt: skip
     meta.update(status=FAILED, artifacts={}, new_artifacts=[], final=inv.attempt >= inv.max_retries,
                 exception={"type": "StepInterrupted", "message": reason, "traceback": ""})  # fmt: skip
     meta["finished_at"] = meta.get("finished_at") or _now()  # a started.json holds None
     store.write_attempt(inv.run_id, inv.step, inv.task_id, inv.attempt, meta)
     if meta["final"]:
-        store.update_run(inv.run_id, status=FAILED, finished_at=meta["finished_at"])
+        store.end_run(inv.run_id, FAILED, f"{inv.step}/{inv.task_id} failed: {reason}")
     return True
 
 

@@ -113,7 +113,7 @@ def test_flow_datastore_round_trip_equals_local(tmp_path, bucket: str) -> None:
     remote = FlowDatastore("Demo", S3Backend(f"s3://{bucket}/store"))
     for store in (local, remote):
         records = {name: store.save_artifact(name, value) for name, value in _values().items()}
-        store.write_run("r1", {"flow_name": "Demo", "run_id": "r1", "status": "running"})
+        store.create_run("r1", {"flow_name": "Demo", "run_id": "r1"})
         store.mark_started("r1", "start", "0", 0, {"step": "start"})
         store.write_attempt("r1", "start", "0", 0, {"status": "success", "artifacts": records})
         store.write_attempt("r1", "train", "3", 1, {"status": "failed"})

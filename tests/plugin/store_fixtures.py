@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from airflow_ml_provider.datastore import FlowDatastore, LocalBackend, StorageBackend, encode_run_id
+from airflow_ml_provider.datastore.records import dumps
 
 RUN_A = "manual__2026-11-27T10:00:00+00:00_aaaa"
 RUN_B = "manual__2026-11-27T11:00:00+00:00_bbbb"
@@ -69,7 +70,8 @@ def _run(ds: FlowDatastore, airflow_run_id: str, dag_id: str, created: str, **ex
         "flow_file": "flow.py",
     }
     meta.update(extra)
-    ds.write_run(run_id, meta)
+    # Format 1 (status rewritten in run.json): fixtures keep writing it, so old stores stay readable.
+    ds.backend.write(f"{ds.flow_name}/runs/{run_id}/run.json", dumps(meta))
     return run_id
 
 

@@ -34,14 +34,15 @@ def test_status_and_tags_of_a_finished_run_refresh(tmp_path, later) -> None:
     run_id = build_table_flow(backend)["run_a"]
     store = StoreReader(backend)
     flow = FlowDatastore("TableFlow", backend)
-    flow.update_run(run_id, status="failed")
+    flow.end_run(run_id, "failed", "a task failed")
     later()
     assert store.run("TableFlow", run_id)[2]["status"] == "failed"
     assert store.runs("TableFlow", tag="prod") == []
 
     # A cleared task re-ran and closed the run again; someone tagged it.
-    meta = flow.update_run(run_id, status="success", tags=["prod"])
-    assert meta["finished_at"]  # a finished run: the kind the plugin caches
+    flow.end_run(run_id, "success")
+    flow.tag_run(run_id, "prod")
+    assert flow.read_run(run_id)["finished_at"]  # a finished run: the kind the plugin caches
 
     later()
     assert store.run("TableFlow", run_id)[2]["status"] == "success"
