@@ -19,6 +19,7 @@ from airflow_ml_provider.dsl import (
     environment,
     flow,
     kubernetes,
+    project,
     resources,
     retry,
     schedule,
@@ -34,6 +35,7 @@ __all__ = [
     "JSONType",
     "Parameter",
     "Run",
+    "Runner",
     "Step",
     "Task",
     "WebServiceSpec",
@@ -45,6 +47,7 @@ __all__ = [
     "get_metadata",
     "kubernetes",
     "namespace",
+    "project",
     "resources",
     "retry",
     "schedule",
@@ -59,6 +62,10 @@ def __getattr__(name: str) -> Any:
         from airflow_ml_provider.service import spec
 
         return getattr(spec, name)
+    if name == "Runner":  # the Runner API loads on first use
+        from airflow_ml_provider.runner import Runner
+
+        return Runner
     if name == "S3":  # boto3 loads on first use only
         from airflow_ml_provider.data.s3 import S3
 
