@@ -383,7 +383,7 @@ def test_a_flow_name_the_store_cannot_hold_is_a_graph_error(tmp_path: Path) -> N
     ("declaration", "message"),
     [
         ('tags = Parameter("tags", default="a,b")', "Parameter name 'tags' is reserved"),
-        ('day = Parameter("day", default=lambda ctx: "2026-01-01")', "Parameter 'day': default is a function"),
+        ('n = Parameter("n", default=1, separator=",")', "Parameter 'n': separator is only allowed for string"),
         ('cols = Parameter("cols", default=["a"], type=str)', "Parameter 'cols': default ['a'] is not a str"),
     ],
 )
