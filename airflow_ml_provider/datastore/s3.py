@@ -50,6 +50,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from airflow_ml_provider.datastore.backend import StorageBackend
+from airflow_ml_provider.datastore.records import StoreError
 from airflow_ml_provider.datastore.s3_io import MB, error_kind, gather, multipart_upload, retry_stream, transient_errors
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ MAX_ATTEMPTS = 6  # botocore attempts per request
 _READ_CHUNK = 8 * MB
 
 
-class S3StoreError(RuntimeError):
+class S3StoreError(StoreError):
     """A one-line, actionable S3 failure (missing bucket, no credentials, access denied)."""
 
 
@@ -223,11 +224,12 @@ class S3Backend(StorageBackend):
             raise ValueError(f"path {path!r} is not a clean relative key")
         return f"{self.prefix}/{path}" if self.prefix and path else (self.prefix or path)
 
-    def _call(self, key: str, fn: Callable[[], T]) -> T:
+    def _call(self, key: str, fn: Callable[[], T], op: str = "request") -> T:
         """Run ``fn``, turning S3's errors into FileNotFoundError or one-line S3StoreError."""
         from botocore.exceptions import (
             ClientError,
             EndpointConnectionError,
+            HTTPClientError,
             NoCredentialsError,
             PartialCredentialsError,
         )
@@ -240,6 +242,12 @@ class S3Backend(StorageBackend):
         except EndpointConnectionError as exc:
             endpoint = exc.kwargs.get("endpoint_url", "?")
             raise S3StoreError(f"cannot reach the S3 endpoint {endpoint} for {self._where()}") from exc
+        except HTTPClientError as exc:  # connection reset/closed, timeouts: botocore retried already
+            endpoint = self.client.meta.endpoint_url
+            raise S3StoreError(
+                f"S3 {op} of {url} failed at {endpoint} after {MAX_ATTEMPTS} attempts "
+                f"({type(exc).__name__}): {self._where()}"
+            ) from exc
         except ClientError as exc:
             kind, code = error_kind(exc)
             if kind == "no_bucket":
@@ -261,7 +269,7 @@ class S3Backend(StorageBackend):
 
     def size(self, path: str) -> int:
         key = self._key(path)
-        head = self._call(key, lambda: self.client.head_object(Bucket=self.bucket, Key=key))
+        head = self._call(key, lambda: self.client.head_object(Bucket=self.bucket, Key=key), "HEAD")
         return int(head["ContentLength"])
 
     def list_dir(self, prefix: str) -> list[str]:
@@ -280,7 +288,7 @@ class S3Backend(StorageBackend):
                 for obj in page.get("Contents", ()):
                     names.add(obj["Key"][len(base) :])
 
-        self._call(base, scan)
+        self._call(base, scan, "LIST")
         names.discard("")
         return sorted(names)
 
@@ -290,14 +298,14 @@ class S3Backend(StorageBackend):
         view = memoryview(data).cast("B")
         if view.nbytes < self.multipart_threshold:
             body = data if isinstance(data, bytes) else view.tobytes()
-            self._call(key, lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=body))
+            self._call(key, lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=body), "PUT")
         else:
-            self._call(key, lambda: self._multipart_upload(key, view))
+            self._call(key, lambda: self._multipart_upload(key, view), "multipart upload")
 
     def read(self, path: str) -> bytes | memoryview:
         """Bytes of a small object; a memoryview over one bytearray for a ranged large one."""
         key = self._key(path)
-        return self._call(key, lambda: retry_stream(key, lambda: self._get(key)))
+        return self._call(key, lambda: retry_stream(key, lambda: self._get(key)), "GET")
 
     # -- transfers ---------------------------------------------------------------------------
     def _multipart_upload(self, key: str, view: memoryview) -> None:

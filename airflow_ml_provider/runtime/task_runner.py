@@ -16,7 +16,7 @@ import traceback
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_ml_provider.datastore import FAILED, SUCCESS, FlowDatastore
+from airflow_ml_provider.datastore import FAILED, SUCCESS, FlowDatastore, StoreError
 from airflow_ml_provider.datastore.backend import get_backend
 from airflow_ml_provider.datastore.flow_store import write_dag_index
 from airflow_ml_provider.dsl.current import current
@@ -293,7 +293,11 @@ class TaskRunner:
         for name, value in list(flow.__dict__.items()):
             if name.startswith("_"):
                 continue
-            record = self.store.save_artifact(name, value)
+            try:
+                record = self.store.save_artifact(name, value)
+            except OSError as exc:  # a full or read-only disk: say where, not a traceback into the store
+                raise StoreError(f"could not store artifact {name!r} in {self.store.backend.describe()}: "
+                                 f"{exc.strerror or exc}") from exc  # fmt: skip
             if records.get(name, {}).get("key") != record["key"]:
                 new.append(name)
             if record.pop("written"):
@@ -339,7 +343,10 @@ class TaskRunner:
         return {"var": var, "num_splits": count, "task_ids": task_ids, "values": values}
 
     def _failed(self, base: dict[str, Any], flow: FlowSpec | None, exc: BaseException) -> dict[str, Any]:
-        traceback.print_exc()
+        if isinstance(exc, StoreError):  # the store, not the user's code: one line says it all
+            log(f"error: {exc}")
+        else:
+            traceback.print_exc()
         meta = {**base, "status": FAILED, "artifacts": {}, "new_artifacts": []}
         meta["exception"] = {"type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc()}
         if flow is not None:
@@ -410,6 +417,9 @@ def main(argv: list[str]) -> int:
     try:
         TaskRunner(inv, ctx).run()
     except StepFailed:
+        return 1
+    except StoreError as exc:  # the attempt could not even be recorded: its runner records it
+        log(f"error: {inv.step}/{inv.task_id} attempt {inv.attempt} could not be recorded: {exc}")
         return 1
     return 0
 
