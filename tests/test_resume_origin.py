@@ -91,6 +91,29 @@ def test_airflow_conf_resume_from_an_unknown_run_fails_the_start_task_and_create
     assert _runs(artifact_root) == before, "a run record was created for a resume that cannot start"
 
 
+def test_airflow_conf_resume_step_is_checked_before_anything_is_created(
+    dags_folder: Path, artifact_root: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "resume_origin_flow.py").write_text(textwrap.dedent(RESUME_FLOW))
+    shutil.copy(tmp_path / "resume_origin_flow.py", dags_folder / "resume_origin_flow.py")
+    origin = _flow(tmp_path, artifact_root, "run")  # a real origin in the session's store
+    assert origin.returncode == 0, origin.stdout + origin.stderr
+    before = _runs(artifact_root)
+    cases = {
+        "cannot resume from step 'nope': steps of ResumeOriginFlow are start, end": {
+            "resume_from": origin.stdout.split(" run ", 1)[1].split()[0],
+            "resume_step": "nope",
+        },
+        "trigger conf 'resume_step' needs 'resume_from'": {"resume_step": "end"},
+    }
+    for message, conf in cases.items():
+        result = dags_test("ResumeOriginFlow", conf)
+        output = result.stdout + result.stderr
+        assert result.returncode != 0 or "state=failed" in output, output[-3000:]
+        assert message in output, output[-3000:]
+        assert _runs(artifact_root) == before, f"{conf} created a run record"
+
+
 BLOB_FLOW = """
 from airflow_ml_provider import FlowSpec, step
 

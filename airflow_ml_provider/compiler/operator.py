@@ -130,7 +130,19 @@ class FlowStepOperator(KubernetesPodOperator):
 
                 origin = str(conf["resume_from"])
                 check_origin(self.store, encode_run_id(origin), given=origin)
+            if conf.get("resume_step") is not None:
+                self._check_resume_step(conf)
         return conf
+
+    def _check_resume_step(self, conf: dict[str, Any]) -> None:
+        """``resume_step`` names a step of this flow and comes with ``resume_from`` (else it does nothing)."""
+        if not conf.get("resume_from"):
+            raise ValueError("trigger conf 'resume_step' needs 'resume_from': the run to resume")
+        steps = [t for t in self.dag.task_ids if not t.endswith("__fanout")] if self.has_dag() else []
+        if steps and conf["resume_step"] not in steps:
+            raise ValueError(
+                f"cannot resume from step {conf['resume_step']!r}: steps of {self.flow_class} are {', '.join(steps)}"
+            )
 
     def run_context(self, context: Any, mode: str) -> RunContext:
         from airflow.configuration import conf
