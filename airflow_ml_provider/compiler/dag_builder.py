@@ -20,7 +20,7 @@ from airflow_ml_provider.compiler.pod_spec import effective_resources, pod_kwarg
 from airflow_ml_provider.compiler.schedules import to_airflow_schedule
 from airflow_ml_provider.dsl.flow_decorator import flow_options
 from airflow_ml_provider.dsl.parameters import IncludeFile, flow_parameters
-from airflow_ml_provider.dsl.project import env_branch, project_dag_id, project_tags
+from airflow_ml_provider.dsl.project import defaults_context, env_branch, project_dag_id, project_tags
 from airflow_ml_provider.graph import FlowGraph, build_graph
 
 DEFAULT_START = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -29,7 +29,8 @@ DEFAULT_START = datetime(2024, 1, 1, tzinfo=timezone.utc)
 def dag_params(flow_cls: type) -> dict[str, Param]:
     params = {}
     for param in flow_parameters(flow_cls).values():
-        default = param.resolve_default(flow_cls.__name__)  # a function default runs at parse time
+        with defaults_context(flow_cls, project_tags(flow_cls, *env_branch(flow_cls))):
+            default = param.resolve_default(flow_cls.__name__)  # a function default runs at parse time
         description = param.help or ""
         if isinstance(param, IncludeFile):
             description = (description + " (path of a file, relative to the flow file)").strip()

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -129,3 +131,15 @@ def project_dag_id(flow_cls: type, dag_id: str) -> str:
         return dag_id
     branch = resolve_branch(spec, *env_branch(flow_cls))
     return re.sub(r"[^\w.-]", "_", f"{spec.name}.{branch}.{dag_id}")
+
+
+@contextmanager
+def defaults_context(flow_cls: type, tags: list[str]) -> Iterator[None]:
+    """``current`` as a parameter's function default sees it: flow name, user, project fields."""
+    from airflow_ml_provider.dsl.current import current
+
+    current._set(flow_name=flow_cls.__name__, username=get_username(), tags=list(tags))
+    try:
+        yield
+    finally:
+        current._set()

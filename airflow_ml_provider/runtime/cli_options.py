@@ -27,8 +27,7 @@ from typing import Any, TextIO
 
 from airflow_ml_provider import config
 from airflow_ml_provider.dsl.parameters import flow_parameters
-from airflow_ml_provider.dsl.project import env_branch, project_spec, project_tags
-from airflow_ml_provider.user import get_username
+from airflow_ml_provider.dsl.project import defaults_context, env_branch, project_spec, project_tags
 
 
 def add_top_level_options(parser: argparse.ArgumentParser) -> None:
@@ -73,11 +72,8 @@ def run_tags(args: argparse.Namespace, flow_cls: type) -> list[str]:
 
 def parameter_values(flow_cls: type, args: argparse.Namespace, tags: list[str]) -> dict[str, Any]:
     """Each parameter's value: ``--name``, else ``METAFLOW_RUN_<NAME>``, else its (called) default."""
-    from airflow_ml_provider.dsl.current import current
-
     values: dict[str, Any] = {}
-    current._set(flow_name=flow_cls.__name__, username=get_username(), tags=tags)
-    try:
+    with defaults_context(flow_cls, tags):
         for attr, param in flow_parameters(flow_cls).items():
             raw = getattr(args, f"param__{attr}", None)
             if raw is None:
@@ -85,8 +81,6 @@ def parameter_values(flow_cls: type, args: argparse.Namespace, tags: list[str]) 
             if raw is None:
                 raw = param.resolve_default(flow_cls.__name__)
             values[param.name] = param.convert(raw)
-    finally:
-        current._set()
     return values
 
 

@@ -13,11 +13,14 @@ from tests.metaflow_compat.helpers import FlowFiles
 
 PROJECT_FLOW = '''
 # Airflow DAG
-from airflow_ml_provider import FlowSpec, current, project, step
+from airflow_ml_provider import FlowSpec, Parameter, current, project, step
 
 
 @project(name="demo"{extra})
 class {cls}(FlowSpec):
+    items = Parameter("items", separator=",", default="a,b")
+    made_by = Parameter("made_by", default=lambda ctx: f"{{current.project_flow_name}}|{{ctx.parameter_name}}")
+
     @step
     def start(self):
         self.info = {{
@@ -93,6 +96,8 @@ def test_branch_of_a_local_run(files: FlowFiles, args: list, env: dict, branch: 
         "is_production": production, "project_flow_name": f"demo.{branch}.ProjFlow",
     }  # fmt: skip
     assert {"project:demo", f"project_branch:{branch}"} <= tags
+    with files.store():
+        assert files.run("ProjFlow", run_id)["end"].task["made_by"].data == f"demo.{branch}.ProjFlow|made_by"
 
 
 def test_decorator_branch_and_a_different_command_line_branch_conflict(files: FlowFiles) -> None:
@@ -145,3 +150,5 @@ def test_airflow_run_of_a_branch(dags_folder: Path, artifact_root: Path) -> None
     assert {"project:demo", "project_branch:test.air"} <= run.tags
     assert run["start"].task["info"].data["project_flow_name"] == "demo.test.air.ProjAirFlow"
     assert run.data.branch_in_end == "test.air"
+    assert run.data.items == ["a", "b"]  # the trigger form's text, split by the separator
+    assert run.data.made_by == "demo.test.air.ProjAirFlow|made_by"  # evaluated at parse time
