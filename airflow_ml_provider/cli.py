@@ -74,7 +74,7 @@ def _show_task(task: Task) -> None:
         art = task[name]
         print(f"    {name}: {art.type} ({art.size} bytes)")
         try:
-            task._store.check_blob(art.sha, art.pathspec)
+            task._store.check_blob(art.sha, art.pathspec, art.record.get("checksum"))
         except StoreError as exc:  # the stored preview would show a value the bytes no longer hold
             print(f"      error: {exc}")
             continue

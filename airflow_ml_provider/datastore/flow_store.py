@@ -39,6 +39,8 @@ from airflow_ml_provider.datastore.records import (
     RunEvent,
     RunRecord,
     attempt_liveness,
+    checksum_matches,
+    checksum_of,
     dumps,
     event_name,
     fold_run,
@@ -82,20 +84,25 @@ class FlowDatastore:
         self._verified.add(key)
         return key, written
 
-    def get_blob(self, key: str, artifact: str | None = None) -> bytes | memoryview:
-        """The blob's bytes, checked against its key: never a wrong value.
+    def get_blob(self, key: str, artifact: str | None = None, checksum: str | None = None) -> bytes | memoryview:
+        """The blob's bytes, checked: never a wrong value.
 
-        Raises :class:`ArtifactIntegrityError` naming the flow, the key and ``artifact`` when
-        the blob is missing or its sha256 differs (bit rot, a truncated copy, a hand edit).
+        With the artifact record's ``checksum`` (xxh3-128, about 8x faster than sha256 here) the
+        bytes are checked against it, else against the key (sha256). Raises
+        :class:`ArtifactIntegrityError` naming the flow, the key and ``artifact`` when the blob is
+        missing or does not match (bit rot, a truncated copy, a hand edit).
         """
         try:
             data = self.backend.read(self.blob_path(key))
         except FileNotFoundError:
             raise ArtifactIntegrityError(self._blob_problem(key, artifact, "is missing")) from None
         if key not in self._verified:
-            if hashlib.sha256(data).hexdigest() != key:
+            fast = checksum_matches(data, checksum) if checksum else None
+            if fast is None:  # no checksum in the record (format 1, code packages): the key itself
+                fast = hashlib.sha256(data).hexdigest() == key
+            if not fast:
                 raise ArtifactIntegrityError(
-                    self._blob_problem(key, artifact, "is corrupt: its bytes do not match its sha256")
+                    self._blob_problem(key, artifact, "is corrupt: its bytes do not match their checksum")
                 )
             self._verified.add(key)
         return data
@@ -104,9 +111,9 @@ class FlowDatastore:
         name = f"artifact {artifact!r}" if artifact else "a blob"
         return f"{name} of flow {self.flow_name}: blob {key} {what} ({self.where(self.blob_path(key))})"
 
-    def check_blob(self, key: str, artifact: str | None = None) -> None:
+    def check_blob(self, key: str, artifact: str | None = None, checksum: str | None = None) -> None:
         """Raise :class:`ArtifactIntegrityError` unless the blob is present and intact."""
-        self.get_blob(key, artifact)
+        self.get_blob(key, artifact, checksum)
 
     def save_artifact(self, name: str, value: Any) -> dict[str, Any]:
         """Serialize, store and describe one artifact value (the record goes in task metadata)."""
@@ -114,6 +121,7 @@ class FlowDatastore:
         key, written = self.put_blob(data)
         return {
             "key": key,
+            "checksum": checksum_of(data),
             "type": type_name(value),
             "size": len(data) if not isinstance(data, memoryview) else data.nbytes,
             "serializer": serializer,
@@ -124,7 +132,7 @@ class FlowDatastore:
     def load_artifact(self, record: dict[str, Any], name: str | None = None) -> Any:
         """The value of an artifact record; ``name`` only makes errors name the artifact."""
         try:
-            return deserialize(record["serializer"], self.get_blob(record["key"], name))
+            return deserialize(record["serializer"], self.get_blob(record["key"], name, record.get("checksum")))
         except ModuleNotFoundError as exc:
             if not (exc.name or "").startswith(FLOW_MODULE_PREFIX):
                 raise

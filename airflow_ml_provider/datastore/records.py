@@ -60,6 +60,7 @@ class ArtifactIntegrityError(ArtifactLoadError):
 # -- record shapes -----------------------------------------------------------------------------
 class ArtifactRecord(TypedDict, total=False):
     key: str  # sha256 hex of the stored bytes
+    checksum: str  # "xxh3_128:<hex>": what readers check the bytes against (fast); absent before v2
     type: str  # qualified type name of the value
     size: int  # stored bytes
     serializer: str  # pandas-dataframe | arrow-table | pandas-series | numpy-npy | pickle
@@ -193,6 +194,28 @@ def loads(data: bytes | memoryview, where: str, kind: type = dict) -> Any:
     if not isinstance(doc, kind):
         raise CorruptRecordError(f"{where}: corrupt metadata, expected a JSON {kind.__name__}")
     return doc
+
+
+# -- checksums ---------------------------------------------------------------------------------
+def checksum_of(data: bytes | memoryview) -> str:
+    """The fast checksum readers verify blobs with (xxh3-128: about 3.5 GB/s here, sha256 0.4 GB/s).
+
+    It detects rot, truncation and accidental edits as surely as sha256 does in practice; it is
+    not a defence against someone who can write the store, who could rewrite the records too.
+    """
+    import xxhash
+
+    return f"xxh3_128:{xxhash.xxh3_128_hexdigest(data)}"
+
+
+def checksum_matches(data: bytes | memoryview, checksum: str) -> bool | None:
+    """Whether ``data`` matches ``checksum``; None for an algorithm this version does not know."""
+    algorithm, _, digest = checksum.partition(":")
+    if algorithm != "xxh3_128":
+        return None
+    import xxhash
+
+    return xxhash.xxh3_128_hexdigest(data) == digest
 
 
 # -- liveness ----------------------------------------------------------------------------------

@@ -335,9 +335,9 @@ class StoreReader:
             return f"corrupt: its blob holds {size} bytes, {rec['size']} were written"
         if size <= VERIFY_ON_PAGE_MAX_BYTES:
             try:
-                store.check_blob(key)
+                store.check_blob(key, checksum=rec.get("checksum"))
             except ArtifactIntegrityError:
-                return "corrupt: its bytes do not match their sha256"
+                return "corrupt: its bytes do not match their checksum"
         _VERIFIED.put(cache_key, True)
         return None
 

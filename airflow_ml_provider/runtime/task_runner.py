@@ -31,6 +31,8 @@ from airflow_ml_provider.runtime.loader import file_hash, load_flow_class
 from airflow_ml_provider.runtime.resume import check_origin, cloned_meta, reusable_attempt
 from airflow_ml_provider.runtime.topology import child_task_id, parent_tasks
 
+_INPUT_RECORD = ("key", "serializer", "checksum")  # what a foreach frame keeps of its list's record
+
 
 class StepFailed(RuntimeError):
     """The user's step raised; the attempt is recorded as failed."""
@@ -111,7 +113,7 @@ class TaskRunner:
                 {
                     "step": parent["step"], "var": info["var"], "index": index,
                     "num_splits": info["num_splits"], "task_id": parent["task_id"],
-                    "record": {k: parent["artifacts"][info["var"]][k] for k in ("key", "serializer")},
+                    "record": {k: v for k, v in parent["artifacts"][info["var"]].items() if k in _INPUT_RECORD},
                     "value": info["values"][index] if index < len(info.get("values", [])) else None,
                 }
             )  # fmt: skip
