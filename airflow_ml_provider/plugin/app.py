@@ -18,6 +18,7 @@ from airflow_ml_provider.config import artifact_root
 from airflow_ml_provider.datastore import ArtifactIntegrityError
 from airflow_ml_provider.datastore.ids import InvalidIdError
 from airflow_ml_provider.plugin import listing, pages
+from airflow_ml_provider.plugin.input_limits import QueryLimitMiddleware
 from airflow_ml_provider.plugin.queries import (
     NotFound,
     StoreReader,
@@ -111,6 +112,7 @@ def _task(store: StoreReader, dag_id: str, run_id: str, step: str, task_id: str)
 def create_app() -> FastAPI:
     """Build the app; Airflow mounts it under ``/ml-artifacts`` (see the plugin class)."""
     app = FastAPI(title="ML artifacts", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(QueryLimitMiddleware)  # bounded query input, before auth and store reads
 
     @app.exception_handler(NotFound)
     @app.exception_handler(InvalidIdError)
