@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.airflow_local import airflow_env
+from tests.fixtures.airflow_local import VENV_BIN, airflow_env
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux only")
 
@@ -121,4 +121,35 @@ def test_sigkill_of_the_runner_ends_its_steps_and_its_output(tmp_path: Path, war
         if runner.poll() is None:
             runner.kill()
         for pid in _marked(mark):  # leave nothing behind even when the test fails
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_sigkill_of_airflow_dags_test_ends_its_local_steps(dags_folder: Path, tmp_path: Path) -> None:
+    """The same under Airflow: a killed ``airflow dags test`` leaves no local step process behind."""
+    (dags_folder / "sleepy_flow.py").write_text("# Airflow DAG\n" + textwrap.dedent(SLEEPY_FLOW))
+    pids_file = tmp_path / "pids"
+    mark = f"ML_TEST_RUN_MARK_{uuid.uuid4().hex}"
+    env = airflow_env(PIDS_FILE=str(pids_file), ML_TEST_RUN_MARK=mark)
+    runner = subprocess.Popen(
+        [str(VENV_BIN / "airflow"), "dags", "test", "SleepyFlow"], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while not pids_file.exists() or len(pids_file.read_text().split()) < 2:
+            assert runner.poll() is None, "airflow dags test ended before the step started"
+            assert time.monotonic() < deadline, "the step never started"
+            time.sleep(0.2)
+        step_pid, _child = map(int, pids_file.read_text().split())
+        assert step_pid in _marked(mark)
+        runner.send_signal(signal.SIGKILL)
+        runner.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while _marked(mark) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _marked(mark) == [], f"processes outlived the killed airflow dags test (step was {step_pid})"
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+        for pid in _marked(mark):
             os.kill(pid, signal.SIGKILL)
