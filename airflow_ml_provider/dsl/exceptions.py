@@ -14,6 +14,10 @@ import traceback
 from typing import Any
 
 
+class MetaflowException(Exception):
+    """Base of the errors Metaflow code catches as ``MetaflowException`` (e.g. merge_artifacts misuse)."""
+
+
 def qualified_name(exc_type: type) -> str:
     """``module.Name`` of an exception class, e.g. ``builtins.ValueError`` (Metaflow's form)."""
     return f"{exc_type.__module__}.{exc_type.__name__}"

@@ -12,6 +12,8 @@ import types
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from airflow_ml_provider.dsl.exceptions import MetaflowException
+
 RESERVED_NAMES = frozenset(
     {
         "next", "input", "index", "foreach_stack", "merge_artifacts", "name", "script_name",
@@ -20,7 +22,7 @@ RESERVED_NAMES = frozenset(
 )  # fmt: skip
 
 
-class MergeArtifactsError(Exception):
+class MergeArtifactsError(MetaflowException):
     """``merge_artifacts`` could not merge: misuse, conflicting inputs or missing names."""
 
 
@@ -40,7 +42,7 @@ class MissingInMergeArtifactsException(MergeArtifactsError):
         self.artifact_names = missing
 
 
-class InvalidNextError(Exception):
+class InvalidNextError(MetaflowException):
     """A ``self.next(...)`` call that does not match the flow's graph."""
 
 

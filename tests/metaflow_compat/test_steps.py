@@ -17,7 +17,7 @@ from tests.metaflow_compat.helpers import FlowFiles
 
 COMPAT_FLOW = '''
 from airflow_ml_provider import FlowSpec, Parameter, catch, current, step
-from airflow_ml_provider.dsl.flowspec import MergeArtifactsError, UnhandledInMergeArtifactsException
+from airflow_ml_provider.exception import MetaflowException, UnhandledInMergeArtifactsException
 
 
 class CompatFlow(FlowSpec):
@@ -45,7 +45,7 @@ class CompatFlow(FlowSpec):
             self.constant_refused = True
         try:
             self.merge_artifacts([])
-        except MergeArtifactsError as exc:
+        except MetaflowException as exc:
             self.merge_outside_join = str(exc)
         self.same = "s"
         self.next(self.a, self.b)
@@ -69,6 +69,10 @@ class CompatFlow(FlowSpec):
         except UnhandledInMergeArtifactsException as exc:
             self.conflicts = exc.artifact_names
             self.merged_anything = hasattr(self, "y") or hasattr(self, "same")
+        try:
+            self.merge_artifacts(inputs, include=["y"], exclude=["x"])
+        except MetaflowException as exc:
+            self.both_refused = str(exc)
         self.failure = inputs.b.failure
         self.label_in_join = self.LABEL
         self.merge_artifacts(inputs, exclude=["x"])
@@ -99,6 +103,7 @@ def test_merge_artifacts_conflict_sets_nothing(compat: tuple[FlowFiles, str]) ->
         assert join["merged_anything"].data is False  # y and same agree, yet nothing was set
         assert join["y"].data == "agree" and join["same"].data == "s"  # the later exclude= merge sets them
         assert "x" not in join
+        assert join["both_refused"].data == "`exclude` and `include` are mutually exclusive in merge_artifacts"
 
 
 def test_merge_artifacts_outside_join_raises(compat: tuple[FlowFiles, str]) -> None:
