@@ -78,6 +78,20 @@ def test_flow_cli_refuses_bad_arguments_in_one_line(tmp_path: Path, args: list[s
     assert not (tmp_path / "root" / "CliErrorFlow").exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["run", "--run-id", "../x"], "error: invalid run id '../x'"),
+        (["resume", "nope"], "error: no step 'nope' in CliErrorFlow: steps are start, end"),
+    ],
+    ids=["run-id", "resume-step"],
+)
+def test_flow_cli_refuses_bad_values_before_any_step(tmp_path: Path, args: list[str], expected: str) -> None:
+    result = flow_cli(tmp_path, str(tmp_path / "root"), *args)
+    assert one_line_error(result, 2).startswith(expected)
+    assert "[start/" not in result.stdout
+
+
 def test_flow_cli_refuses_an_artifact_root_it_cannot_write_before_any_step(tmp_path: Path) -> None:
     (tmp_path / "a_file").write_text("not a folder")
     result = flow_cli(tmp_path, str(tmp_path / "a_file" / "root"), "run")

@@ -93,6 +93,10 @@ def _run(flow_cls: type, flow_file: str, graph: Any, args: argparse.Namespace) -
     params: dict[str, Any] = {}
     origin = resume_step = None
     try:
+        if getattr(args, "run_id", None) is not None:
+            from airflow_ml_provider.datastore.ids import check_id
+
+            check_id(args.run_id, "run id")  # else every step would fail on it with a traceback
         if args.command == "resume":
             origin, resume_step = _resume_origin(flow_cls, graph, args)
         tags = cli_options.run_tags(args, flow_cls)
