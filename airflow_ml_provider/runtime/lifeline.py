@@ -8,6 +8,11 @@ send a signal to a process when its parent ends (``prctl(PR_SET_PDEATHSIG)``); e
 
 The kernel's "parent" is the *thread* that forked the child: a step started from a pool thread
 dies if that thread ends, which the local runner's threads never do while they wait for it.
+For the same reason the warm starter (started by whichever runner thread needs it first) does not
+use it: it exits when its control socket reads end of file, which the kernel delivers when the
+worker ends in any way. Who covers what (see ``warm_start._monitor``): a warm step's whole process
+group, its own children included, goes with the worker; a fresh step (``local_warm_start =
+False`` or the fallback) goes itself, but children it started in the background are not tracked.
 """
 
 from __future__ import annotations
