@@ -144,8 +144,27 @@ def test_failed_and_broken_newer_runs_are_ignored(store, serve) -> None:
     shutil.copytree(side.root / "MyFlow" / "data", store.root / "MyFlow" / "data", dirs_exist_ok=True)
     shutil.copytree(side.root / "MyFlow" / "runs" / missing_blob, store.root / "MyFlow" / "runs" / missing_blob)
     server.wait_for(lambda: missing_blob in server.get("/health").json()["poller"]["failed_runs"], what="blob failure")
-    assert "blobs missing" in server.get("/health").json()["poller"]["failed_runs"][missing_blob]
+    assert "is missing" in server.get("/health").json()["poller"]["failed_runs"][missing_blob]
     assert server.served_run() == good and server.get("/ready").status_code == 200
+
+    # A newer successful run whose blob rotted (one flipped byte): never served, last good kept.
+    side2 = Store(store.work.parent / "side2-artifacts", store.work)
+    side2.root.mkdir()
+    set_artifact_root(str(side2.root))
+    try:
+        rotten = side2.run(bump=200)
+        sha = Run(f"MyFlow/{rotten}").end_task["x"].sha
+    finally:
+        set_artifact_root(str(store.root))
+    blob = side2.root / "MyFlow" / "data" / sha[:2] / sha
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 1
+    blob.write_bytes(bytes(data))
+    shutil.copytree(side2.root / "MyFlow" / "data", store.root / "MyFlow" / "data", dirs_exist_ok=True)
+    shutil.copytree(side2.root / "MyFlow" / "runs" / rotten, store.root / "MyFlow" / "runs" / rotten)
+    server.wait_for(lambda: rotten in server.get("/health").json()["poller"]["failed_runs"], what="rotten blob")
+    assert "is corrupt" in server.get("/health").json()["poller"]["failed_runs"][rotten]
+    assert server.served_run() == good and server.get("/show_data").json() == {"result": 3}
 
     # The poller is still alive: the next good run goes live.
     fixed = store.run(bump=7)
