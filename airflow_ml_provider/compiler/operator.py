@@ -19,6 +19,7 @@ from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperato
 
 from airflow_ml_provider import config
 from airflow_ml_provider.compiler.local_process import LocalStepProcess
+from airflow_ml_provider.compiler.pod_spec import describe_pod_failure
 from airflow_ml_provider.datastore import FlowDatastore, encode_run_id, get_backend
 from airflow_ml_provider.dsl.parameters import RESERVED_CONF_KEYS
 from airflow_ml_provider.runtime.code_package import store_package
@@ -214,8 +215,7 @@ class FlowStepOperator(KubernetesPodOperator):
         inv = self.prepare(context, mode)
         try:
             if mode == "kubernetes":
-                with self._no_xcom_sidecar():
-                    super().execute(context)
+                self.run_pod(context, inv)
             else:
                 self.run_locally(context, inv)
             return self.control_value(inv, context)
@@ -245,6 +245,30 @@ class FlowStepOperator(KubernetesPodOperator):
             yield
         finally:
             self.do_xcom_push = True
+
+    def run_pod(self, context: Any, inv: StepInvocation) -> None:
+        """Send the pod; if it ends without the step recording its attempt, record a failed one.
+
+        A pod killed from outside the step (OOMKilled, Evicted, ErrImagePull/ImagePullBackOff,
+        DeadlineExceeded) cannot write its own attempt. The recorded reason carries the pod's phase,
+        reason and exit code as Kubernetes reports them, and the task still fails, so ``@retry``
+        runs a new attempt exactly as for an exception in the step.
+        """
+        try:
+            with self._no_xcom_sidecar():
+                super().execute(context)
+        except BaseException as exc:
+            self.record_interrupted(inv, describe_pod_failure(self._final_pod_state(), exc))
+            raise
+
+    def _final_pod_state(self) -> Any:
+        """The pod as the API server last reported it (None when it was never created)."""
+        if self.pod is not None:
+            try:
+                return self.pod_manager.read_pod(self.pod)
+            except Exception as exc:  # the reason is still worth recording without the pod
+                self.log.warning("could not read pod %s after it ended: %s", self.pod.metadata.name, exc)
+        return self.remote_pod
 
     def run_locally(self, context: Any, inv: StepInvocation) -> None:
         with self._no_xcom_sidecar():
