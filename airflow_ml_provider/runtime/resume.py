@@ -95,7 +95,7 @@ def _blob_problem(store: FlowDatastore, origin: dict[str, Any], parents: list[di
         memo = (store.backend.describe(), store.flow_name, key)
         if memo not in _checked:
             try:
-                store.check_blob(key, name)
+                store.check_blob(key, name, record.get("checksum"))
                 _checked[memo] = None
             except ArtifactIntegrityError as exc:
                 _checked[memo] = str(exc)
