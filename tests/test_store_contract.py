@@ -349,3 +349,9 @@ def test_event_files_are_json_objects_named_in_time_order(tmp_path: Path) -> Non
     assert [n.split("-")[1] for n in names] == ["tag", "ended"]
     docs = [json.loads(Path(tmp_path, FLOW, "runs/r1/events", n).read_text()) for n in names]
     assert docs[0]["tag"] == "a" and docs[1]["status"] == SUCCESS and all(":" in d["by"] for d in docs)
+
+
+def test_an_unknown_artifact_root_scheme_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown scheme 'ftp'"):
+        get_backend("ftp://host/store")
+    assert get_backend(f"file://{tmp_path}").root == str(tmp_path)

@@ -56,6 +56,10 @@ class StorageBackend(ABC):
     @abstractmethod
     def size(self, path: str) -> int: ...
 
+    def delete(self, path: str) -> None:
+        """Remove the object (no error when absent). Only writers call it: readers never delete."""
+        raise NotImplementedError(f"{type(self).__name__} cannot delete objects")
+
     def describe(self) -> str:
         return self.root
 
@@ -151,6 +155,9 @@ class LocalBackend(StorageBackend):
     def size(self, path: str) -> int:
         return self._path(path).stat().st_size
 
+    def delete(self, path: str) -> None:
+        self._path(path).unlink(missing_ok=True)
+
 
 def get_backend(root: str | None = None) -> StorageBackend:
     """Backend for ``root`` (default: the configured ``[ml_provider] artifact_root``)."""
@@ -158,6 +165,11 @@ def get_backend(root: str | None = None) -> StorageBackend:
         from airflow_ml_provider.config import artifact_root
 
         root = artifact_root()
+    scheme = root.split("://", 1)[0] if "://" in root else ""
+    if scheme not in ("", "s3", "file"):
+        raise ValueError(f"artifact_root {root!r}: unknown scheme {scheme!r}; use a folder or s3://bucket/prefix")
+    if scheme == "file":
+        root = root[len("file://") :]
     if root.startswith("s3://"):
         try:
             from airflow_ml_provider.datastore.s3 import S3Backend

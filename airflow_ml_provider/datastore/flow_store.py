@@ -115,6 +115,23 @@ class FlowDatastore:
         """Raise :class:`ArtifactIntegrityError` unless the blob is present and intact."""
         self.get_blob(key, artifact, checksum)
 
+    def discard_corrupt_blob(self, key: str, checksum: str | None = None) -> bool:
+        """Delete the blob if it is (still) corrupt, so the next write of these bytes stores them again.
+
+        Blobs are written once per key, so a rotten one would otherwise stay rotten even after the
+        step that made it reruns. Called by writers (resume) only; returns whether it deleted.
+        """
+        self._verified.discard(key)
+        try:
+            self.check_blob(key, checksum=checksum)
+        except ArtifactIntegrityError:
+            path = self.blob_path(key)
+            if self.backend.exists(path):
+                log.warning("deleting corrupt blob %s so that it is stored again", self.where(path))
+                self.backend.delete(path)
+                return True
+        return False
+
     def save_artifact(self, name: str, value: Any) -> dict[str, Any]:
         """Serialize, store and describe one artifact value (the record goes in task metadata)."""
         serializer, data = serialize(name, value)
@@ -125,7 +142,7 @@ class FlowDatastore:
             "type": type_name(value),
             "size": len(data) if not isinstance(data, memoryview) else data.nbytes,
             "serializer": serializer,
-            "preview": make_preview(value, serializer),
+            "preview": make_preview(value, serializer, name),  # a secret-named artifact shows ***
             "written": written,
         }
 

@@ -267,6 +267,10 @@ class S3Backend(StorageBackend):
             return False
         return True
 
+    def delete(self, path: str) -> None:
+        key = self._key(path)
+        self._call(key, lambda: self.client.delete_object(Bucket=self.bucket, Key=key), "DELETE")
+
     def size(self, path: str) -> int:
         key = self._key(path)
         head = self._call(key, lambda: self.client.head_object(Bucket=self.bucket, Key=key), "HEAD")

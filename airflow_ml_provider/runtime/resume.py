@@ -99,6 +99,7 @@ def _blob_problem(store: FlowDatastore, origin: dict[str, Any], parents: list[di
                 _checked[memo] = None
             except ArtifactIntegrityError as exc:
                 _checked[memo] = str(exc)
+                store.discard_corrupt_blob(key, record.get("checksum"))  # the rerun stores it anew
         if _checked[memo] is not None:
             return _checked[memo]
     return None
