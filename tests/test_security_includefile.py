@@ -164,3 +164,22 @@ def test_airflow_trigger_conf_is_confined(dags_folder: Path, artifact_root: Path
     ok = dags_test("IncludeRel", {"data": "include_rel_data/other.txt"})
     assert ok.returncode == 0, (ok.stdout + ok.stderr)[-4000:]
     assert "read 21 characters" in ok.stdout + ok.stderr
+
+
+def test_pods_get_the_confinement_options_they_enforce(monkeypatch, airflow_home) -> None:
+    """A step in a pod reads no airflow.cfg: the worker's non-default options travel in its env."""
+    from types import SimpleNamespace
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("AIRFLOW__ML_PROVIDER__INCLUDE_FILE_ROOTS", "/srv/ml-inputs")
+    monkeypatch.delenv("AIRFLOW__ML_PROVIDER__INCLUDE_FILE_MAX_MB", raising=False)
+    dag = DagBag(dag_folder=str(ROOT / "tests" / "flows" / "pod_flow.py")).dags["PodFlow"]
+    start = dag.task_dict["start"]
+    ti = SimpleNamespace(dag_id=start.dag_id, task_id="start", try_number=1, map_index=-1)
+    run = SimpleNamespace(run_type="manual", triggering_user_name="alice", conf={})
+    ctx = {"ti": ti, "run_id": "manual__2026-12-03T10:00:00+00:00_inc", "dag_run": run, "params": {}, "dag": dag}
+    start.prepare(ctx, "kubernetes")
+    env = {e.name: e.value for e in start.build_pod_request_obj(ctx, dry_run=True).spec.containers[0].env}
+    assert env["AIRFLOW__ML_PROVIDER__INCLUDE_FILE_ROOTS"] == "/srv/ml-inputs"
+    assert "AIRFLOW__ML_PROVIDER__INCLUDE_FILE_MAX_MB" not in env  # the default: the pod has it already

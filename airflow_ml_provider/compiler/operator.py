@@ -193,6 +193,9 @@ class FlowStepOperator(KubernetesPodOperator):
             env = {e.name: e.value for e in self.env_vars or [] if getattr(e, "value", None) is not None}
         env[ENV_CONTEXT] = run_context.to_env()
         env[ENV_ARTIFACT_ROOT] = config.artifact_root()
+        for key in ("include_file_roots", "include_file_max_mb"):  # enforced by the step itself (SECURITY.md)
+            if config.get_option(key) != config.OPTIONS[key].default:
+                env[f"AIRFLOW__ML_PROVIDER__{key.upper()}"] = config.get_option(key)
         for name, value in STEP_ENV_DEFAULTS.items():
             env.setdefault(name, value)
         if mode == "kubernetes" and env[ENV_ARTIFACT_ROOT].startswith("s3://"):

@@ -99,6 +99,9 @@ def test_store_keeps_the_value_but_its_record_does_not(tmp_path) -> None:
     record = store.save_artifact("env", {"FAKE_WORKER_SECRET": SECRET})
     assert SECRET not in json.dumps(record)
     assert store.load_artifact(record) == {"FAKE_WORKER_SECRET": SECRET}  # the user's own value
+    token = store.save_artifact("api_token", "tok-0123456789")
+    assert token["preview"] == {"kind": "text", "text": "***", "masked": True}
+    assert store.load_artifact(token) == "tok-0123456789"
 
 
 AIRFLOW_SCRIPT = """
