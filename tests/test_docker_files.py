@@ -1,9 +1,11 @@
 """Static checks of docker/ (no Docker engine runs on these machines).
 
-The Dockerfile must install this package the README's way (the project, pinned by
-constraints.txt) on python:3.11-slim; the compose stack must have its services, an S3 artifact
-root in the bucket its init container creates, a MinIO connection, and only documented
-``[ml_provider]`` options; versions must match constraints.txt.
+The Dockerfile must build two targets on python:3.11-slim, each pinned by constraints.txt:
+``airflow`` (the project with all its dependencies) and the default ``step`` (the runtime's
+packages from docker/requirements-step.txt and the project with ``--no-deps``: no Airflow);
+the compose stack must have its services, an S3 artifact root in the bucket its init container
+creates, a MinIO connection, and only documented ``[ml_provider]`` options; versions must match
+constraints.txt. tests/test_pod_schemas.py validates compose.yaml against the Compose spec.
 """
 
 from __future__ import annotations
@@ -64,19 +66,40 @@ def _env(compose: dict, service: str) -> dict[str, str]:
     return {k: _interpolate(str(v)) for k, v in env.items()}
 
 
-def test_dockerfile_base_and_pinned_install() -> None:
+def _stages(lines: list[str]) -> dict[str, list[str]]:
+    """Dockerfile stage name -> its lines (the FROM line first)."""
+    stages: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in lines:
+        if line.startswith("FROM "):
+            current = stages.setdefault(line.split()[-1], [])
+        if current is not None:
+            current.append(line)
+    return stages
+
+
+def _pip_installs(stage: list[str]) -> list[list[str]]:
+    runs = " && ".join(line for line in stage if line.startswith("RUN "))
+    return [shlex.split(part.split("pip install", 1)[1]) for part in runs.split("&&") if "pip install" in part]
+
+
+def test_dockerfile_targets_and_pinned_installs() -> None:
     _text, lines = _dockerfile()
     args = {m.group(1): m.group(2) for line in lines if (m := re.match(r"ARG (\w+)=(\S+)", line))}
-    froms = [line.split()[1] for line in lines if line.startswith("FROM ")]
-    assert [args.get(f.strip("${}"), f) for f in froms] == ["python:3.11-slim"]
+    stages = _stages(lines)
+    assert list(stages) == ["base", "airflow", "step"]  # step is the last stage: the default target
+    assert stages["base"][0].split()[1] == "${PYTHON_IMAGE}" and args["PYTHON_IMAGE"] == "python:3.11-slim"
+    assert all(stages[name][0].split()[1] == "base" for name in ("airflow", "step"))
     assert args["AIRFLOW_VERSION"] == _pins()["apache-airflow"]
-    copied = " ".join(line for line in lines if line.startswith("COPY "))
-    for needed in ("constraints.txt", "pyproject.toml", "airflow_ml_provider"):
+    copied = " ".join(line for line in stages["base"] if line.startswith("COPY "))
+    for needed in ("constraints.txt", "pyproject.toml", "airflow_ml_provider", "docker/requirements-step.txt"):
         assert needed in copied
-    installs = [line for line in lines if "pip install" in line]
-    assert len(installs) == 1, installs
-    words = shlex.split(installs[0].split("pip install", 1)[1].split("&&")[0])
-    assert words == ["-c", "constraints.txt", "."], words  # the project itself, every version pinned
+    assert _pip_installs(stages["airflow"]) == [["-c", "constraints.txt", "."]]  # everything, pinned
+    assert _pip_installs(stages["step"]) == [
+        ["-c", "constraints.txt", "-r", "docker/requirements-step.txt"],  # the runtime's packages, pinned
+        ["--no-deps", "."],  # the project without Airflow
+    ]
+    assert any("find_spec('airflow')" in line for line in stages["step"])  # the build refuses Airflow
 
 
 def test_everything_pyproject_declares_is_pinned() -> None:
@@ -95,6 +118,7 @@ def test_everything_pyproject_declares_is_pinned() -> None:
 def test_dockerignore_sends_only_what_the_image_needs() -> None:
     rules = (DOCKER / "Dockerfile.dockerignore").read_text().split()
     assert "**" in rules and "!constraints.txt" in rules and "!airflow_ml_provider/**" in rules
+    assert "!docker/requirements-step.txt" in rules
 
 
 def test_compose_services_and_commands(compose: dict) -> None:
@@ -119,6 +143,7 @@ def test_compose_images_match_the_pins(compose: dict) -> None:
             assert image.split(":")[1].startswith(airflow_version), image
         if "build" in service:
             assert service["build"]["dockerfile"] == "docker/Dockerfile"
+            assert service["build"]["target"] == "airflow"  # the services need Airflow; steps do not
             assert (DOCKER / service["build"]["context"] / "constraints.txt").resolve() == ROOT / "constraints.txt"
             assert str(service["build"]["args"]["AIRFLOW_VERSION"]) == airflow_version
     assert all("build" in compose["services"][s] for s in SERVICES | {"airflow-init"})
