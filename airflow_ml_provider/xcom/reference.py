@@ -18,6 +18,7 @@ import json
 import math
 from typing import Any
 
+from airflow_ml_provider.datastore import ArtifactIntegrityError
 from airflow_ml_provider.datastore.backend import StorageBackend
 from airflow_ml_provider.datastore.flow_store import FlowDatastore
 
@@ -107,6 +108,7 @@ def store_value(value: Any, backend: StorageBackend) -> dict[str, Any]:
         MARKER: FORMAT_VERSION,
         "store": NAMESPACE,
         "key": record["key"],
+        "checksum": record["checksum"],
         "serializer": record["serializer"],
         "type": record["type"],
         "size": record["size"],
@@ -124,8 +126,10 @@ def load_value(reference: dict[str, Any], backend: StorageBackend) -> Any:
     """The value behind a reference made by :func:`store_value` (a missing blob raises clearly)."""
     store = FlowDatastore(reference.get("store") or NAMESPACE, backend)
     try:
-        return store.load_artifact(reference)
-    except FileNotFoundError:
+        return store.load_artifact(reference, "XCom value")  # a rotten blob: ArtifactIntegrityError
+    except ArtifactIntegrityError:
+        if backend.exists(store.blob_path(reference["key"])):
+            raise
         raise FileNotFoundError(
             f"XCom blob {reference['key']} ({reference.get('type')}) is missing from artifact root "
             f"{backend.describe()}: was the root changed, or the blob deleted by hand or by a GC "
