@@ -42,6 +42,7 @@ def _bounded_repr(value: Any) -> str:
         return f"<{type(value).__name__}>"
 
 
+_MASKED = {"kind": "text", "text": MASK, "masked": True}
 _MASKER: contextvars.ContextVar[Masker | None] = contextvars.ContextVar("ml_preview_masker", default=None)
 
 
@@ -157,7 +158,9 @@ def make_preview(value: Any, serializer: str, name: str | None = None) -> dict[s
     ``name`` is the artifact's name: a secret-looking one (``api_token``) shows only ``***``.
     """
     if looks_secret(name):
-        return {"kind": "text", "text": MASK, "masked": True}
+        return dict(_MASKED)
+    if value is None or isinstance(value, bool | int | float):  # a number hides nothing: no masking cost
+        return {"kind": "scalar", "text": _cut(repr(value), MAX_TEXT)}
     masker = Masker()
     token = _MASKER.set(masker)
     try:
@@ -168,7 +171,7 @@ def make_preview(value: Any, serializer: str, name: str | None = None) -> dict[s
         if len(json.dumps(preview)) > MAX_PREVIEW_BYTES:
             preview = {"kind": "text", "text": _cut(_bounded_repr(value), MAX_TEXT)}
         if preview.get("kind") == "table":
-            preview = mask_table(preview)
+            preview = mask_table(preview, masker)
         return masker.document(preview)
     finally:
         _MASKER.reset(token)

@@ -21,6 +21,7 @@ secret keeps it in its artifact, readable by whoever can read the store (see SEC
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
@@ -52,26 +53,42 @@ def _kubernetes_secret_names() -> frozenset[str]:
         raw = get_option("kubernetes_secrets")
     except Exception:  # a broken option must not stop masking
         raw = ""
+    return _parse_names(raw)
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_names(raw: str) -> frozenset[str]:
     return frozenset(_norm(n) for n in raw.split(",") if n.strip())
 
 
-def looks_secret(name: Any) -> bool:
-    """True when a value stored under ``name`` must not be shown."""
+@functools.lru_cache(maxsize=8192)
+def _is_secret_name(name: str, extra: frozenset[str]) -> bool:
+    normalized = _norm(name)
+    return any(word in normalized for word in SECRET_WORDS) or normalized in extra
+
+
+def looks_secret(name: Any, extra: frozenset[str] | None = None) -> bool:
+    """True when a value stored under ``name`` must not be shown (``extra``: kubernetes_secrets)."""
     if not isinstance(name, str) or not name:
         return False
-    normalized = _norm(name)
-    return any(word in normalized for word in SECRET_WORDS) or normalized in _kubernetes_secret_names()
+    return _is_secret_name(name, _kubernetes_secret_names() if extra is None else extra)
 
 
-def known_secret_values() -> list[str]:
+def known_secret_values(extra: frozenset[str] | None = None) -> list[str]:
     """Values of this process's secret-looking environment variables, longest first."""
+    extra = _kubernetes_secret_names() if extra is None else extra
     found = {
         value
         for name, value in os.environ.items()
-        if looks_secret(name) and not name.startswith("AIRFLOW__ML_PROVIDER__")
+        if looks_secret(name, extra) and not name.startswith("AIRFLOW__ML_PROVIDER__")
         and len(value) >= MIN_SECRET_LENGTH and value.lower() not in _NOT_SECRET_VALUES
     }  # fmt: skip
     return sorted(found, key=len, reverse=True)
+
+
+@functools.lru_cache(maxsize=4)
+def _values_pattern(values: tuple[str, ...]) -> re.Pattern[str] | None:
+    return re.compile("|".join(re.escape(v) for v in values)) if values else None
 
 
 def _airflow_redactors() -> list[Any]:
@@ -88,9 +105,12 @@ class Masker:
     """One masking pass (the environment is read once per preview, not once per string)."""
 
     def __init__(self) -> None:
-        values = known_secret_values()
-        self._values = re.compile("|".join(re.escape(v) for v in values)) if values else None
+        self._extra = _kubernetes_secret_names()
+        self._values = _values_pattern(tuple(known_secret_values(self._extra)))
         self._airflow = _airflow_redactors()
+
+    def secret_name(self, name: Any) -> bool:
+        return looks_secret(name, self._extra)
 
     def text(self, text: str) -> str:
         """``text`` with known secret values and secret-named ``NAME=value`` pairs masked."""
@@ -102,7 +122,7 @@ class Masker:
                 text = MASK  # Airflow could not tell: fail closed
         if self._values is not None:
             text = self._values.sub(MASK, text)
-        return _PAIR.sub(_mask_pair, text)
+        return _PAIR.sub(lambda m: _mask_pair(m, self._extra), text)
 
     def value(self, value: Any, depth: int = 0) -> tuple[Any, bool]:
         """A bounded copy of a dict/list/tuple with secret-named entries masked; (copy, was cut)."""
@@ -115,7 +135,7 @@ class Masker:
                 if i >= MAX_ITEMS:
                     cut = True
                     break
-                if looks_secret(key) and item is not None:
+                if self.secret_name(key) and item is not None:
                     out[key] = MASK
                     continue
                 out[key], sub_cut = self.value(item, depth + 1)
@@ -148,8 +168,8 @@ class Masker:
         return doc
 
 
-def _mask_pair(match: re.Match[str]) -> str:
-    if not looks_secret(match.group("name")):
+def _mask_pair(match: re.Match[str], extra: frozenset[str]) -> str:
+    if not looks_secret(match.group("name"), extra):
         return match.group(0)
     value = match.group("value")
     quote = value[0] if value[:1] in ("'", '"') else ""
@@ -158,10 +178,10 @@ def _mask_pair(match: re.Match[str]) -> str:
     return match.group(0)[:start] + quote + MASK + closing
 
 
-def mask_table(preview: dict[str, Any]) -> dict[str, Any]:
+def mask_table(preview: dict[str, Any], masker: Masker) -> dict[str, Any]:
     """Cells of secret-named columns in a table preview replaced by ``***``."""
     columns = preview.get("columns") or []
-    hidden = [i for i, col in enumerate(columns) if looks_secret(str(col.get("name", "")))]
+    hidden = [i for i, col in enumerate(columns) if masker.secret_name(str(col.get("name", "")))]
     if hidden:
         preview["rows"] = [
             [MASK if i in hidden and cell is not None else cell for i, cell in enumerate(row)]
