@@ -91,8 +91,15 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_sigkill_of_the_runner_fails_the_run_within_the_timeout_and_resume_works(project: Path) -> None:
-    proc = _start(project, "run", env=_env(project, ML_TEST_SLEEP="300"))
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_sigkill_of_the_runner_fails_the_run_within_the_timeout_and_resume_works(
+    project: Path, where: str, request: pytest.FixtureRequest
+) -> None:
+    root = None
+    if where == "s3":
+        root = f"s3://{request.getfixturevalue('bucket')}/store"
+        set_artifact_root(root)
+    proc = _start(project, "run", env=_env(project, root, ML_TEST_SLEEP="300"))
     step_pid = _wait_for(project / "step.pid", proc)
     run_id = Flow("KillFlow").latest_run.id
     os.kill(proc.pid, signal.SIGKILL)
@@ -109,8 +116,8 @@ def test_sigkill_of_the_runner_fails_the_run_within_the_timeout_and_resume_works
     assert slow.status == "failed" and slow.status_reason.startswith("no heartbeat since ")
     assert run["start"].task.data.x == 1  # what finished before the kill is kept
     (project / "step.pid").unlink()
-    resumed = subprocess.run([sys.executable, str(project / "kill_flow.py"), "resume", "--origin-run-id", run_id],
-                             env=_env(project), cwd=project, capture_output=True, text=True, timeout=300)  # fmt: skip
+    resume = [sys.executable, str(project / "kill_flow.py"), "resume", "--origin-run-id", run_id]
+    resumed = subprocess.run(resume, env=_env(project, root), cwd=project, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     latest = Flow("KillFlow").latest_successful_run
     assert latest.id != run_id and latest.data.y == 2
