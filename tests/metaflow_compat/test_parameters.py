@@ -12,7 +12,7 @@ from airflow_ml_provider.dsl.parameters import ParameterError
 from airflow_ml_provider.user import get_username
 from tests.metaflow_compat.helpers import FlowFiles
 
-PARAMS_FLOW = '''
+PARAMS_FLOW = """
 import json
 from pathlib import Path
 
@@ -45,7 +45,7 @@ class ParamsFlow(FlowSpec):
 
 if __name__ == "__main__":
     ParamsFlow()
-'''
+"""
 
 
 @pytest.fixture(scope="module")

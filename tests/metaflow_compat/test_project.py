@@ -11,7 +11,7 @@ from airflow_ml_provider.client import Flow
 from tests.fixtures.airflow_local import airflow_env, dags_test
 from tests.metaflow_compat.helpers import FlowFiles
 
-PROJECT_FLOW = '''
+PROJECT_FLOW = """
 # Airflow DAG
 from airflow_ml_provider import FlowSpec, Parameter, current, project, step
 
@@ -36,7 +36,7 @@ class {cls}(FlowSpec):
 
 if __name__ == "__main__":
     {cls}()
-'''
+"""
 
 
 def project_flow(cls: str = "ProjFlow", extra: str = "") -> str:

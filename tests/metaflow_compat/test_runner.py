@@ -10,7 +10,7 @@ import pytest
 from airflow_ml_provider import Runner
 from tests.metaflow_compat.helpers import FlowFiles, run_id_of
 
-RUNNER_FLOW = '''
+RUNNER_FLOW = """
 import os
 
 from airflow_ml_provider import FlowSpec, Parameter, current, step
@@ -41,7 +41,7 @@ class RunnerFlow(FlowSpec):
 
 if __name__ == "__main__":
     RunnerFlow()
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_run_returns_the_finished_run(files: FlowFiles) -> None:
         assert f"run {run.id} finished" in running.stdout
 
 
-def test_failed_run_then_resume(files: FlowFiles) -> None:
+def test_failed_run_then_resume(files: FlowFiles, tmp_path: Path) -> None:
     runner = Runner(files.folder / "runner_flow.py", show_output=False, env=files.env(FAIL_TRAIN="1"))
     failed = runner.run()
     assert failed.status == "failed" and failed.returncode == 1
@@ -69,11 +69,15 @@ def test_failed_run_then_resume(files: FlowFiles) -> None:
     with files.store():
         assert not failed.run.successful
         origin = failed.run.id
-    resumed = Runner(files.folder / "runner_flow.py", show_output=False, env=files.env()).resume(origin_run_id=origin)
+    id_file = tmp_path / "resumed-id"
+    resumed = Runner(files.folder / "runner_flow.py", show_output=False, env=files.env()).resume(
+        origin_run_id=origin, run_id_file=str(id_file)
+    )
     assert resumed.status == "successful", resumed.stdout[-3000:] + resumed.stderr[-3000:]
     with files.store():
         assert resumed.run.id != origin and resumed.run.data.model == pytest.approx(0.2)
         assert resumed.run["start"].task["run_id_seen"].data == origin  # start was reused, not rerun
+        assert id_file.read_text() == resumed.run.id  # --run-id-file on resume
 
 
 def test_async_run_returns_before_the_run_ends(files: FlowFiles) -> None:

@@ -15,7 +15,7 @@ from airflow_ml_provider import current
 from airflow_ml_provider.dsl.exceptions import StepException
 from tests.metaflow_compat.helpers import FlowFiles
 
-COMPAT_FLOW = '''
+COMPAT_FLOW = """
 from airflow_ml_provider import FlowSpec, Parameter, catch, current, step
 from airflow_ml_provider.exception import MetaflowException, UnhandledInMergeArtifactsException
 
@@ -85,7 +85,7 @@ class CompatFlow(FlowSpec):
 
 if __name__ == "__main__":
     CompatFlow()
-'''
+"""
 
 
 @pytest.fixture(scope="module")
