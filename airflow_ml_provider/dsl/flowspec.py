@@ -193,6 +193,11 @@ class FlowSpec:
             raise AttributeError(f"self.{name} is a class-level constant of the flow and is read-only in steps")
         object.__setattr__(self, name, value)  # a Parameter's own __set__ refuses parameters
 
+    def __delattr__(self, name: str) -> None:
+        if name in RESERVED_NAMES or (not name.startswith("_") and name in _constant_names(type(self))):
+            raise AttributeError(f"self.{name} is read-only in steps and cannot be deleted")
+        object.__delattr__(self, name)
+
     @property
     def name(self) -> str:
         return type(self).__name__

@@ -44,6 +44,10 @@ class CompatFlow(FlowSpec):
         except AttributeError:
             self.constant_refused = True
         try:
+            del self.LABEL
+        except AttributeError:
+            self.delete_refused = True
+        try:
             self.merge_artifacts([])
         except MetaflowException as exc:
             self.merge_outside_join = str(exc)
@@ -142,6 +146,7 @@ def test_parameters_and_reserved_names_are_read_only_at_run_time(compat: tuple[F
         assert start["setattr_param_refused"].data is True
         assert start["reserved_refused"].data is True
         assert start["constant_refused"].data is True
+        assert start["delete_refused"].data is True
         assert start["alpha"].data == 1
 
 
