@@ -8,7 +8,17 @@ __version__ = "0.1.0"
 
 from typing import Any
 
-from airflow_ml_provider.client import Flow, Run, Step, Task, get_metadata, namespace
+from airflow_ml_provider.client import (
+    Flow,
+    MetaflowNamespaceMismatch,
+    Run,
+    Step,
+    Task,
+    default_namespace,
+    get_metadata,
+    get_namespace,
+    namespace,
+)
 from airflow_ml_provider.dsl import (
     FlowSpec,
     IncludeFile,
@@ -33,6 +43,7 @@ __all__ = [
     "FlowSpec",
     "IncludeFile",
     "JSONType",
+    "MetaflowNamespaceMismatch",
     "Parameter",
     "Run",
     "Runner",
@@ -41,10 +52,12 @@ __all__ = [
     "WebServiceSpec",
     "catch",
     "current",
+    "default_namespace",
     "endpoint",
     "environment",
     "flow",
     "get_metadata",
+    "get_namespace",
     "kubernetes",
     "namespace",
     "project",

@@ -18,7 +18,7 @@ from airflow_ml_provider.cli_args import (
     positive_int,
     store_errors,
 )
-from airflow_ml_provider.client import Flow, Run, Task, get_metadata
+from airflow_ml_provider.client import Flow, Run, Task, get_metadata, namespace
 from airflow_ml_provider.datastore import StoreError
 
 
@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     serve_p.add_argument("--max-body-bytes", type=int, default=None, help="largest request body (default 10 MB; 413)")
     serve_p.add_argument("--max-json-depth", type=int, default=None, help="deepest JSON body nesting (default 64; 400)")
     args = parser.parse_args(argv)
+    namespace(None)  # an operator's tool: every run in the artifact root, whoever ran it
     if args.command == "serve":
         from airflow_ml_provider.service.server import serve
         from airflow_ml_provider.service.spec import ServiceSpecError

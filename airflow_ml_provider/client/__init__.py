@@ -3,9 +3,11 @@
 from airflow_ml_provider.client.core import (
     DataArtifact,
     Flow,
+    MetaflowNamespaceMismatch,
     Run,
     Step,
     Task,
+    default_namespace,
     get_metadata,
     get_namespace,
     namespace,
@@ -15,9 +17,11 @@ from airflow_ml_provider.client.core import (
 __all__ = [
     "DataArtifact",
     "Flow",
+    "MetaflowNamespaceMismatch",
     "Run",
     "Step",
     "Task",
+    "default_namespace",
     "get_metadata",
     "get_namespace",
     "namespace",

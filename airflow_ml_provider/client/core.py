@@ -18,19 +18,62 @@ log = logging.getLogger(__name__)
 # Tags the runtime sets on every run: they describe the run and cannot be removed.
 SYSTEM_TAG_PREFIXES = ("user:", "run_type:", "runtime:", "dag:", "project:", "project_branch:")
 
-_namespace: str | None = None
+_UNSET = object()
+_namespace: Any = _UNSET  # resolved to default_namespace() on first use, as in Metaflow
 _backend: StorageBackend | None = None
 
 
+class MetaflowNamespaceMismatch(KeyError):
+    """A run asked for by id that is not in the current namespace (Metaflow's error, same name)."""
+
+    def __init__(self, namespace: str, pathspec: str) -> None:
+        super().__init__(
+            f"Object not in namespace '{namespace}': {pathspec} (namespace(None) sees every run, or "
+            f"namespace('user:...') the runs of one user)"
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 def namespace(ns: str | None) -> str | None:
-    """Only list runs carrying tag ``ns`` (e.g. ``"user:alice"``); ``namespace(None)`` sees all."""
+    """Only see runs carrying tag ``ns`` (e.g. ``"user:alice"``); ``namespace(None)`` sees all.
+
+    The default, as in Metaflow, is ``user:<you>`` (``METAFLOW_USER``, else ``USER``/``USERNAME``,
+    else the system account): ``Flow.runs()`` lists your runs, and ``Run("Flow/id")`` of someone
+    else's run raises :class:`MetaflowNamespaceMismatch`. Airflow runs are tagged with the user who
+    triggered them, or the account the task ran as (``airflow dags test`` on a laptop: you).
+    """
     global _namespace
     _namespace = ns
     return ns
 
 
+def default_namespace() -> str:
+    """Go back to the default namespace ``user:<you>`` and return it."""
+    from airflow_ml_provider.user import get_username
+
+    return namespace(f"user:{get_username()}") or ""
+
+
 def get_namespace() -> str | None:
+    if _namespace is _UNSET:
+        default_namespace()
     return _namespace
+
+
+def _check_run_namespace(store: FlowDatastore, run_id: str, pathspec: str) -> None:
+    if get_namespace() is None:
+        return
+    meta = store.read_run(encode_run_id(run_id))
+    if meta is not None:  # an unknown run is the caller's KeyError to raise
+        _check_namespace(meta.get("tags"), pathspec)
+
+
+def _check_namespace(tags: Any, pathspec: str) -> None:
+    current = get_namespace()
+    if current is not None and current not in (tags or []):
+        raise MetaflowNamespaceMismatch(current, pathspec)
 
 
 def get_metadata() -> str:
@@ -121,10 +164,14 @@ def _split_pathspec(pathspec: str, parts: int, kind: str) -> list[str]:
 class Task:
     """One task of a step (its latest successful attempt unless ``attempt`` is given)."""
 
-    def __init__(self, pathspec: str, attempt: int | None = None, _meta: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, pathspec: str, attempt: int | None = None, _meta: dict[str, Any] | None = None, _checked: bool = False
+    ) -> None:
         flow, run, step, task = _split_pathspec(pathspec, 4, "Task")
         self._store = FlowDatastore(flow, _store_backend())
         self.flow_name, self.run_id, self.step_name, self.id = flow, run, step, task
+        if not _checked:
+            _check_run_namespace(self._store, run, pathspec)
         if _meta is None:
             if attempt is None:
                 _meta = self._store.latest_attempt(run, step, task, successful=True) or self._store.latest_attempt(
@@ -196,7 +243,7 @@ class Task:
 
     def attempts(self) -> list[Task]:
         numbers = self._store.attempts(self.run_id, self.step_name, self.id)
-        return [Task(self.pathspec, attempt=n) for n in numbers]
+        return [Task(self.pathspec, attempt=n, _checked=True) for n in numbers]
 
     def __repr__(self) -> str:
         return f"Task('{self.pathspec}')"
@@ -209,10 +256,12 @@ def _task_sort_key(task_id: str) -> tuple[int, ...]:
 class Step:
     """One step of a run; ``tasks()`` in foreach order."""
 
-    def __init__(self, pathspec: str) -> None:
+    def __init__(self, pathspec: str, _checked: bool = False) -> None:
         flow, run, step = _split_pathspec(pathspec, 3, "Step")
         self._store = FlowDatastore(flow, _store_backend())
         self.flow_name, self.run_id, self.id = flow, run, step
+        if not _checked:
+            _check_run_namespace(self._store, run, pathspec)
         if not self._store.task_ids(run, step):
             raise KeyError(f"no step {pathspec}")
 
@@ -225,13 +274,13 @@ class Step:
         return sorted(self._store.task_ids(self.run_id, self.id), key=_task_sort_key)
 
     def tasks(self) -> list[Task]:
-        return [Task(f"{self.pathspec}/{t}") for t in self.task_ids()]
+        return [Task(f"{self.pathspec}/{t}", _checked=True) for t in self.task_ids()]
 
     def __iter__(self) -> Iterator[Task]:
         return iter(self.tasks())
 
     def __getitem__(self, task_id: str) -> Task:
-        return Task(f"{self.pathspec}/{task_id}")
+        return Task(f"{self.pathspec}/{task_id}", _checked=True)
 
     @property
     def task(self) -> Task:
@@ -254,6 +303,8 @@ class Run:
         meta = _meta or self._store.read_run(self.id)
         if meta is None:
             raise KeyError(f"no run {flow}/{run}")
+        if _meta is None:
+            _check_namespace(meta.get("tags"), pathspec)
         self.metadata = meta
 
     @property
@@ -264,13 +315,13 @@ class Run:
         """Steps that ran, in the flow's order (start first)."""
         order = {name: i for i, name in enumerate(self.metadata.get("steps") or [])}
         names = sorted(self._store.step_names(self.id), key=lambda s: (order.get(s, len(order)), s))
-        return [Step(f"{self.pathspec}/{s}") for s in names]
+        return [Step(f"{self.pathspec}/{s}", _checked=True) for s in names]
 
     def __iter__(self) -> Iterator[Step]:
         return iter(self.steps())
 
     def __getitem__(self, step: str) -> Step:
-        return Step(f"{self.pathspec}/{step}")
+        return Step(f"{self.pathspec}/{step}", _checked=True)
 
     def __contains__(self, step: str) -> bool:
         return step in self._store.step_names(self.id)
@@ -278,7 +329,7 @@ class Run:
     @property
     def end_task(self) -> Task | None:
         try:
-            return Task(f"{self.pathspec}/end/0")
+            return Task(f"{self.pathspec}/end/0", _checked=True)
         except KeyError:
             return None
 
@@ -393,7 +444,8 @@ class Flow:
             if meta is None:
                 continue
             run_tags = set(meta.get("tags", []))
-            if _namespace is not None and _namespace not in run_tags:
+            current = get_namespace()
+            if current is not None and current not in run_tags:
                 continue
             if not set(tags) <= run_tags:
                 continue

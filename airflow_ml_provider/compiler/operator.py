@@ -31,6 +31,7 @@ from airflow_ml_provider.runtime.command import (
     StepInvocation,
 )
 from airflow_ml_provider.runtime.topology import ROOT_TASK
+from airflow_ml_provider.user import get_username
 
 
 class StepProcessFailed(RuntimeError):
@@ -151,7 +152,9 @@ class FlowStepOperator(KubernetesPodOperator):
         dag_run = context["dag_run"]
         run_conf = self.run_conf(dag_run)
         run_type = str(getattr(dag_run, "run_type", "manual")).split(".")[-1].lower()
-        user = getattr(dag_run, "triggering_user_name", None)
+        # who triggered the run, else the account the task runs as (airflow dags test: you), so the
+        # client's default namespace user:<you> shows your runs, as Metaflow's does
+        user = getattr(dag_run, "triggering_user_name", None) or get_username()
         params = context.get("params") or {}
         parameters = {name: params.get(name) for name in self.parameter_names} if self.step_name == "start" else {}
         origin = run_conf.get("resume_from")

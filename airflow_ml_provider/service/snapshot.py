@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_ml_provider.client import DataArtifact, Flow, Run, get_metadata
+from airflow_ml_provider.client import DataArtifact, Flow, Run, get_metadata, namespace
 from airflow_ml_provider.datastore import ArtifactIntegrityError
 from airflow_ml_provider.service.spec import WebServiceSpec
 
@@ -160,6 +160,7 @@ class VersionManager:
     """Owns the live snapshot of one service and the thread that refreshes it."""
 
     def __init__(self, spec_cls: type[WebServiceSpec], poll_interval: float | None = None) -> None:
+        namespace(None)  # a service serves whoever ran the flow (choose runs with the spec's tag)
         spec_cls.validate()
         self.spec_cls = spec_cls
         self.flow_name = spec_cls.flow
