@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import airflow_ml_provider.client.core as client_core
+import airflow_ml_provider.client.scope as client_scope
 from airflow_ml_provider.client import (
     Flow,
     MetaflowNamespaceMismatch,
@@ -27,7 +27,7 @@ FLOW = "NsFlow"
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("METAFLOW_USER", "alice")
-    monkeypatch.setattr(client_core, "_namespace", client_core._UNSET)  # a fresh process's state
+    monkeypatch.setattr(client_scope, "_namespace", client_scope._UNSET)  # a fresh process's state
     ds = FlowDatastore(FLOW, LocalBackend(tmp_path))
     for run_id, user in (("a1", "alice"), ("b1", "bob")):
         ds.create_run(run_id, {"flow_name": FLOW, "run_id": run_id, "created_at": now_iso(),

@@ -110,8 +110,9 @@ def test_newest_ended_event_decides_the_status(root: str, client_at: str) -> Non
 
 _TAGGER = """
 import sys
-from airflow_ml_provider.client import Run, set_artifact_root
+from airflow_ml_provider.client import Run, namespace, set_artifact_root
 set_artifact_root(sys.argv[1])
+namespace(None)
 run = Run(sys.argv[2])
 for i in range(int(sys.argv[4])):
     run.add_tag(f"{sys.argv[3]}-{i}")
@@ -145,8 +146,9 @@ for i in range(20):
 """
 _RUN_TAGGER = """
 import sys
-from airflow_ml_provider.client import Run, set_artifact_root
+from airflow_ml_provider.client import Run, namespace, set_artifact_root
 set_artifact_root(sys.argv[1])
+namespace(None)
 for i in range(20):
     Run(f"{sys.argv[2]}/r{i}").add_tag("reviewed")
 """

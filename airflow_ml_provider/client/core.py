@@ -11,90 +11,28 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from airflow_ml_provider.datastore import FAILED, SUCCESS, CorruptRecordError, FlowDatastore, encode_run_id, get_backend
-from airflow_ml_provider.datastore.backend import StorageBackend
+from airflow_ml_provider.client.logs import TaskLogs
+from airflow_ml_provider.client.scope import (
+    MetaflowNamespaceMismatch,
+    check_namespace,
+    check_run_namespace,
+    default_namespace,
+    get_metadata,
+    get_namespace,
+    namespace,
+    set_artifact_root,
+    store_backend,
+)
+from airflow_ml_provider.datastore import FAILED, SUCCESS, CorruptRecordError, FlowDatastore, encode_run_id
+
+__all__ = [
+    "DataArtifact", "Flow", "MetaflowNamespaceMismatch", "Run", "Step", "Task", "default_namespace",
+    "get_metadata", "get_namespace", "namespace", "set_artifact_root",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 # Tags the runtime sets on every run: they describe the run and cannot be removed.
 SYSTEM_TAG_PREFIXES = ("user:", "run_type:", "runtime:", "dag:", "project:", "project_branch:")
-
-_UNSET = object()
-_namespace: Any = _UNSET  # resolved to default_namespace() on first use, as in Metaflow
-_backend: StorageBackend | None = None
-
-
-class MetaflowNamespaceMismatch(KeyError):
-    """A run asked for by id that is not in the current namespace (Metaflow's error, same name)."""
-
-    def __init__(self, namespace: str, pathspec: str) -> None:
-        super().__init__(
-            f"Object not in namespace '{namespace}': {pathspec} (namespace(None) sees every run, or "
-            f"namespace('user:...') the runs of one user)"
-        )
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-def namespace(ns: str | None) -> str | None:
-    """Only see runs carrying tag ``ns`` (e.g. ``"user:alice"``); ``namespace(None)`` sees all.
-
-    The default, as in Metaflow, is ``user:<you>`` (``METAFLOW_USER``, else ``USER``/``USERNAME``,
-    else the system account): ``Flow.runs()`` lists your runs, and ``Run("Flow/id")`` of someone
-    else's run raises :class:`MetaflowNamespaceMismatch`. Airflow runs are tagged with the user who
-    triggered them, or the account the task ran as (``airflow dags test`` on a laptop: you).
-    """
-    global _namespace
-    _namespace = ns
-    return ns
-
-
-def default_namespace() -> str:
-    """Go back to the default namespace ``user:<you>`` and return it."""
-    from airflow_ml_provider.user import get_username
-
-    return namespace(f"user:{get_username()}") or ""
-
-
-def get_namespace() -> str | None:
-    if _namespace is _UNSET:
-        default_namespace()
-    return _namespace
-
-
-def _check_run_namespace(store: FlowDatastore, run_id: str, pathspec: str) -> None:
-    if get_namespace() is None:
-        return
-    meta = store.read_run(encode_run_id(run_id))
-    if meta is not None:  # an unknown run is the caller's KeyError to raise
-        _check_namespace(meta.get("tags"), pathspec)
-
-
-def _check_namespace(tags: Any, pathspec: str) -> None:
-    current = get_namespace()
-    if current is not None and current not in (tags or []):
-        raise MetaflowNamespaceMismatch(current, pathspec)
-
-
-def get_metadata() -> str:
-    """Where runs are recorded: ``local@<folder>`` or ``s3@s3://bucket/prefix``."""
-    backend = _store_backend()
-    kind = "s3" if backend.root.startswith("s3://") else "local"
-    return f"{kind}@{backend.root}"
-
-
-def set_artifact_root(root: str | None) -> None:
-    """Point the client at another artifact root (None: the configured one)."""
-    global _backend
-    _backend = get_backend(root) if root else None
-
-
-def _store_backend() -> StorageBackend:
-    global _backend
-    if _backend is None:
-        _backend = get_backend()
-    return _backend
-
 
 class DataArtifact:
     """One artifact of a task: metadata now, value on ``.data``."""
@@ -161,17 +99,17 @@ def _split_pathspec(pathspec: str, parts: int, kind: str) -> list[str]:
     return items
 
 
-class Task:
+class Task(TaskLogs):
     """One task of a step (its latest successful attempt unless ``attempt`` is given)."""
 
     def __init__(
         self, pathspec: str, attempt: int | None = None, _meta: dict[str, Any] | None = None, _checked: bool = False
     ) -> None:
         flow, run, step, task = _split_pathspec(pathspec, 4, "Task")
-        self._store = FlowDatastore(flow, _store_backend())
+        self._store = FlowDatastore(flow, store_backend())
         self.flow_name, self.run_id, self.step_name, self.id = flow, run, step, task
         if not _checked:
-            _check_run_namespace(self._store, run, pathspec)
+            check_run_namespace(self._store, run, pathspec)
         if _meta is None:
             if attempt is None:
                 _meta = self._store.latest_attempt(run, step, task, successful=True) or self._store.latest_attempt(
@@ -258,10 +196,10 @@ class Step:
 
     def __init__(self, pathspec: str, _checked: bool = False) -> None:
         flow, run, step = _split_pathspec(pathspec, 3, "Step")
-        self._store = FlowDatastore(flow, _store_backend())
+        self._store = FlowDatastore(flow, store_backend())
         self.flow_name, self.run_id, self.id = flow, run, step
         if not _checked:
-            _check_run_namespace(self._store, run, pathspec)
+            check_run_namespace(self._store, run, pathspec)
         if not self._store.task_ids(run, step):
             raise KeyError(f"no step {pathspec}")
 
@@ -298,13 +236,13 @@ class Run:
         flow, _, run = pathspec.partition("/")
         if not run:
             raise ValueError("Run pathspec must look like Flow/run_id")
-        self._store = FlowDatastore(flow, _store_backend())
+        self._store = FlowDatastore(flow, store_backend())
         self.flow_name, self.id = flow, encode_run_id(run)
         meta = _meta or self._store.read_run(self.id)
         if meta is None:
             raise KeyError(f"no run {flow}/{run}")
         if _meta is None:
-            _check_namespace(meta.get("tags"), pathspec)
+            check_namespace(meta.get("tags"), pathspec)
         self.metadata = meta
 
     @property
@@ -428,7 +366,7 @@ class Flow:
     """All recorded runs of a flow, newest first, filtered by the current namespace."""
 
     def __init__(self, name: str) -> None:
-        self._store = FlowDatastore(name, _store_backend())
+        self._store = FlowDatastore(name, store_backend())
         self.id = name
         if not self._store.run_ids():
             raise KeyError(f"no runs of flow {name!r} in {get_metadata()}")

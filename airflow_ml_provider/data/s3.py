@@ -337,7 +337,7 @@ def run_root(run: Any) -> str:
     from airflow_ml_provider.dsl.current import current
 
     if hasattr(run, "flow_name") and hasattr(run, "id") and hasattr(run, "pathspec"):  # client Run
-        from airflow_ml_provider.client.core import _store_backend
+        from airflow_ml_provider.client.scope import store_backend as _store_backend
 
         flow, run_id, root = run.flow_name, run.id, _store_backend().root
     elif current.is_running_flow:
