@@ -263,6 +263,9 @@ def test_200_wide_foreach_with_half_failing_records_every_attempt(project: Path)
     failed = sorted(t.index for t in tasks if t.status == "failed")
     assert failed == list(range(1, 200, 2))
     assert all(t.data.out == t.index * 10 for t in tasks if t.status == "success")
+    bad = tasks[1].exception  # Metaflow's object, and the stored dict's keys
+    assert (bad.type, bad.exception, bad["type"]) == ("builtins.ValueError", "odd item 1", "ValueError")
+    assert "Traceback" in bad.stacktrace and str(bad).rstrip().endswith("ValueError: odd item 1")
     assert run.status == "failed" and run.status_reason.startswith("work/")
     assert "join" not in run
 

@@ -24,6 +24,7 @@ from airflow_ml_provider.client.scope import (
     store_backend,
 )
 from airflow_ml_provider.datastore import FAILED, SUCCESS, CorruptRecordError, FlowDatastore, encode_run_id
+from airflow_ml_provider.dsl.exceptions import StepException
 
 __all__ = [
     "DataArtifact", "Flow", "MetaflowNamespaceMismatch", "Run", "Step", "Task", "default_namespace",
@@ -33,6 +34,30 @@ __all__ = [
 log = logging.getLogger(__name__)
 # Tags the runtime sets on every run: they describe the run and cannot be removed.
 SYSTEM_TAG_PREFIXES = ("user:", "run_type:", "runtime:", "dag:", "project:", "project_branch:")
+
+class StoredException(StepException):
+    """A task's stored exception: Metaflow's object, also readable as the stored dict (``exc["type"]``).
+
+    ``.type`` is the qualified class name when the record has it (``builtins.ValueError``);
+    ``exc["type"]`` is the stored short name (``ValueError``, ``StepInterrupted``, ``NoHeartbeat``).
+    """
+
+    record: dict[str, Any]
+
+    @classmethod
+    def of(cls, record: dict[str, Any]) -> StoredException:
+        obj = cls()
+        obj.record = record
+        obj.type = str(record.get("qualified_type") or record.get("type") or "")
+        obj.exception, obj.stacktrace = str(record.get("message") or ""), str(record.get("traceback") or "")
+        return obj
+
+    def __getitem__(self, key: str) -> Any:
+        return self.record[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.record.get(key, default)
+
 
 class DataArtifact:
     """One artifact of a task: metadata now, value on ``.data``."""
@@ -171,8 +196,10 @@ class Task(TaskLogs):
         return stack[-1]["index"] if stack else None
 
     @property
-    def exception(self) -> dict[str, Any] | None:
-        return self.metadata.get("exception")
+    def exception(self) -> StoredException | None:
+        """The failed attempt's exception as Metaflow's object (``.type``, ``.exception``, ``.stacktrace``)."""
+        record = self.metadata.get("exception")
+        return StoredException.of(record) if isinstance(record, dict) else None
 
     @property
     def created_at(self) -> datetime | None:

@@ -20,7 +20,7 @@ from airflow_ml_provider.datastore import FAILED, SUCCESS, FlowDatastore, StoreE
 from airflow_ml_provider.datastore.backend import get_backend
 from airflow_ml_provider.datastore.flow_store import write_dag_index
 from airflow_ml_provider.dsl.current import current
-from airflow_ml_provider.dsl.exceptions import StepException
+from airflow_ml_provider.dsl.exceptions import StepException, qualified_name
 from airflow_ml_provider.dsl.flowspec import ArtifactSource, FlowSpec, Inputs, _TaskView
 from airflow_ml_provider.dsl.parameters import IncludeFile, flow_parameters
 from airflow_ml_provider.graph import FlowGraph, build_graph
@@ -350,7 +350,8 @@ class TaskRunner:
         else:
             traceback.print_exc()
         meta = {**base, "status": FAILED, "artifacts": {}, "new_artifacts": []}
-        meta["exception"] = {"type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc()}
+        meta["exception"] = {"type": type(exc).__name__, "qualified_type": qualified_name(type(exc)),
+                             "message": str(exc), "traceback": traceback.format_exc()}  # fmt: skip
         if flow is not None:
             try:
                 meta["artifacts"], meta["new_artifacts"] = self._persist(flow)
