@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
+from airflow_ml_provider.client.lineage import StepLineage, TaskLineage, origin_pathspec
 from airflow_ml_provider.client.logs import TaskLogs
 from airflow_ml_provider.client.scope import (
     MetaflowNamespaceMismatch,
@@ -124,7 +125,7 @@ def _split_pathspec(pathspec: str, parts: int, kind: str) -> list[str]:
     return items
 
 
-class Task(TaskLogs):
+class Task(TaskLogs, TaskLineage):
     """One task of a step (its latest successful attempt unless ``attempt`` is given)."""
 
     def __init__(
@@ -218,7 +219,7 @@ def _task_sort_key(task_id: str) -> tuple[int, ...]:
     return tuple(int(p) if p.isdigit() else 0 for p in task_id.split("-"))
 
 
-class Step:
+class Step(StepLineage):
     """One step of a run; ``tasks()`` in foreach order."""
 
     def __init__(self, pathspec: str, _checked: bool = False) -> None:
@@ -338,6 +339,11 @@ class Run:
     @property
     def user_tags(self) -> frozenset[str]:
         return self.tags - self.system_tags
+
+    @property
+    def origin_pathspec(self) -> str | None:
+        """For a resumed run: ``Flow/<origin run id>``, else None."""
+        return origin_pathspec(self.flow_name, self.metadata)
 
     @property
     def parameters(self) -> dict[str, Any]:

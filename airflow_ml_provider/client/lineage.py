@@ -1,0 +1,78 @@
+"""Where a task or run sits and comes from: Metaflow's ``parent``, ``parent_tasks``, ``child_tasks``
+and ``origin_pathspec``, read from the records (an attempt lists its ``parents``; a resumed run
+names its ``origin_run_id``; a reused task its ``cloned_from``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_ml_provider.client.core import Run, Step, Task
+
+
+class TaskLineage:
+    """Mixed into ``Task``."""
+
+    flow_name: str
+    run_id: str
+    step_name: str
+    id: str
+    metadata: dict[str, Any]
+
+    @property
+    def parent(self) -> Step:
+        """The step this task belongs to."""
+        from airflow_ml_provider.client.core import Step
+
+        return Step(f"{self.flow_name}/{self.run_id}/{self.step_name}", _checked=True)
+
+    @property
+    def parent_tasks(self) -> Iterator[Task]:
+        """The tasks whose artifacts this task started from (a join has several)."""
+        from airflow_ml_provider.client.core import Task
+
+        for parent in self.metadata.get("parents") or []:
+            yield Task(f"{self.flow_name}/{self.run_id}/{parent}", _checked=True)
+
+    @property
+    def child_tasks(self) -> Iterator[Task]:
+        """The tasks that started from this one (read from the later steps' records)."""
+        me = f"{self.step_name}/{self.id}"
+        run = self.parent.parent
+        for step in run.steps():
+            if step.id == self.step_name:
+                continue
+            for task in step.tasks():
+                if me in (task.metadata.get("parents") or []):
+                    yield task
+
+    @property
+    def origin_pathspec(self) -> str | None:
+        """For a task a resumed run reused: the origin task it was cloned from, else None."""
+        cloned = self.metadata.get("cloned_from")
+        if not cloned:
+            return None
+        run, step, task = str(cloned).split("/")[:3]
+        return f"{self.flow_name}/{run}/{step}/{task}"
+
+
+class StepLineage:
+    """Mixed into ``Step``."""
+
+    flow_name: str
+    run_id: str
+
+    @property
+    def parent(self) -> Run:
+        """The run this step belongs to."""
+        from airflow_ml_provider.client.core import Run
+
+        return Run(f"{self.flow_name}/{self.run_id}")
+
+
+def origin_pathspec(flow_name: str, metadata: dict[str, Any]) -> str | None:
+    """For a resumed run: the run it resumed, else None."""
+    origin = metadata.get("origin_run_id")
+    return f"{flow_name}/{origin}" if origin else None
