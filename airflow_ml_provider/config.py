@@ -152,6 +152,16 @@ def local_warm_start() -> bool:
     return value in {"true", "1", "yes", ""}
 
 
+def max_local_workers() -> int | None:
+    """``[ml_provider] max_local_workers`` (None when empty: ``python flow.py run`` uses the cores)."""
+    raw = get_option("max_local_workers").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"[ml_provider] max_local_workers must be a whole number of at least 1, not {raw!r}")
+    return int(raw)
+
+
 def execution_mode() -> str:
     mode = get_option("execution_mode").strip().lower() or "auto"
     if mode not in {"auto", "local", "kubernetes"}:

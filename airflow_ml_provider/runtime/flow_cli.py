@@ -13,6 +13,7 @@ import os
 import sys
 from typing import Any
 
+from airflow_ml_provider import config
 from airflow_ml_provider.cli_args import STORE_ERROR, OneLineParser, positive_int, store_errors
 from airflow_ml_provider.dsl.parameters import IncludeFile, JSONType, flow_parameters
 from airflow_ml_provider.graph import FlowGraphError, build_graph
@@ -101,6 +102,7 @@ def _run(flow_cls: type, flow_file: str, graph: Any, args: argparse.Namespace) -
             origin, resume_step = _resume_origin(flow_cls, graph, args)
         tags = cli_options.run_tags(args, flow_cls)
         params = cli_options.parameter_values(flow_cls, args, tags)
+        max_workers = args.max_workers or config.max_local_workers()  # a bad option: one line, below
         for param in flow_parameters(flow_cls).values():
             if isinstance(param, IncludeFile) and params[param.name] is not None:
                 param.resolve_path(params[param.name], flow_file)  # refused before any step starts
@@ -108,7 +110,7 @@ def _run(flow_cls: type, flow_file: str, graph: Any, args: argparse.Namespace) -
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     runner = LocalRunner(
-        flow_cls, flow_file, graph, params, max_workers=args.max_workers, tags=tags,
+        flow_cls, flow_file, graph, params, max_workers=max_workers, tags=tags,
         run_id=getattr(args, "run_id", None), origin_run_id=origin, resume_step=resume_step,
     )  # fmt: skip
     cli_options.write_run_id_files(args, flow_cls.__name__, runner.run_id)

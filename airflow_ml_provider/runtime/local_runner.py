@@ -62,7 +62,7 @@ class LocalRunner:
         self.flow_file = os.path.abspath(flow_file)
         self.graph = graph
         self.run_id = run_id or new_local_run_id()
-        self.max_workers = max_workers or os.cpu_count() or 2
+        self.max_workers = max_workers or config.max_local_workers() or os.cpu_count() or 2
         user = get_username()
         self.ctx = RunContext(
             parameters=parameters, run_type="local", username=user,
