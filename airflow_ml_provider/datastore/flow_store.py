@@ -9,6 +9,7 @@
     <root>/<Flow>/runs/<run>/steps/<step>/<task>/<n>.started.json    attempt n began
     <root>/<Flow>/runs/<run>/steps/<step>/<task>/<n>.heartbeat.json  attempt n is alive
     <root>/<Flow>/runs/<run>/steps/<step>/<task>/<n>.json            attempt n ended (written last)
+    <root>/<Flow>/runs/<run>/steps/<step>/<task>/<n>.stdout.log      attempt n's stdout (and .stderr.log)
 
 Blobs are shared by every run of a flow, so an unchanged input is stored once. A task's metadata
 lists every artifact visible in it (inherited ones point at the parent's blob: no bytes copied).
@@ -50,6 +51,7 @@ from airflow_ml_provider.datastore.records import (
     writer_id,
 )
 from airflow_ml_provider.datastore.serializers import FLOW_MODULE_PREFIX, deserialize, serialize, type_name
+from airflow_ml_provider.datastore.task_logs import check_stream
 
 __all__ = ["FAILED", "RUNNING", "SUCCESS", "ArtifactIntegrityError", "ArtifactLoadError", "FlowDatastore"]
 
@@ -285,6 +287,21 @@ class FlowDatastore:
         except FileNotFoundError:
             return None
         return attempt_liveness(started, self._read_heartbeat(f"{base}.heartbeat.json"))
+
+    def log_path(self, run_id: str, step: str, task_id: str, attempt: int, stream: str) -> str:
+        """``<n>.stdout.log`` / ``<n>.stderr.log`` of an attempt (the shape is ``task_logs.py``'s)."""
+        return f"{self._task_dir(run_id, step, task_id)}/{int(attempt)}.{check_stream(stream)}.log"
+
+    def write_log(self, run_id: str, step: str, task_id: str, attempt: int, stream: str, data: bytes) -> None:
+        """Replace the attempt's log of ``stream``: its one writer is the attempt's own process."""
+        self.backend.write(self.log_path(run_id, step, task_id, attempt, stream), data)
+
+    def read_log(self, run_id: str, step: str, task_id: str, attempt: int, stream: str) -> bytes:
+        """The stored log (``b""`` when the attempt wrote nothing to ``stream`` or has not flushed yet)."""
+        try:
+            return bytes(self.backend.read(self.log_path(run_id, step, task_id, attempt, stream)))
+        except FileNotFoundError:
+            return b""
 
     def latest_attempt(
         self, run_id: str, step: str, task_id: str, *, successful: bool = True

@@ -1,4 +1,4 @@
-"""Metaflow's command line for a flow file: ``python flow.py run|show|check``.
+"""Metaflow's command line for a flow file: ``python flow.py run|resume|show|check|logs|dump``.
 
 ``run`` takes one ``--<parameter>`` option per Parameter plus ``--max-workers`` and ``--tag``;
 ``show`` prints the steps; ``check`` validates the graph and tells whether Airflow's default
@@ -17,7 +17,7 @@ from airflow_ml_provider import config
 from airflow_ml_provider.cli_args import STORE_ERROR, OneLineParser, positive_int, store_errors
 from airflow_ml_provider.dsl.parameters import IncludeFile, JSONType, flow_parameters
 from airflow_ml_provider.graph import FlowGraphError, build_graph
-from airflow_ml_provider.runtime import cli_options
+from airflow_ml_provider.runtime import cli_options, logs_cli
 
 
 def safe_mode_hint(flow_file: str) -> str | None:
@@ -55,6 +55,7 @@ def _parser(flow_cls: type) -> argparse.ArgumentParser:
     resume.add_argument("--max-workers", type=positive_int, default=None)
     resume.add_argument("--tag", action="append", default=[])
     cli_options.add_run_options(resume)
+    logs_cli.add_commands(sub)
     sub.add_parser("show", help="print the flow's steps")
     sub.add_parser("check", help="check the flow's graph")
     return parser
@@ -74,6 +75,8 @@ def main(flow_cls: type, argv: list[str] | None = None) -> None:
     except FlowGraphError as exc:
         print(f"Flow {flow_cls.__name__} is not valid:\n{exc}", file=sys.stderr)
         sys.exit(2)
+    if args.command in ("logs", "dump"):
+        sys.exit(logs_cli.run_command(flow_cls.__name__, args))
     if args.command == "show":
         print(graph.describe())
     elif args.command == "check":

@@ -28,6 +28,7 @@ from airflow_ml_provider.runtime.code_package import fetch_package
 from airflow_ml_provider.runtime.command import ENV_CONTEXT, RunContext, StepInvocation
 from airflow_ml_provider.runtime.heartbeat import Heartbeat
 from airflow_ml_provider.runtime.loader import file_hash, load_flow_class
+from airflow_ml_provider.runtime.logcapture import attempt_logs
 from airflow_ml_provider.runtime.resume import check_origin, cloned_meta, reusable_attempt
 from airflow_ml_provider.runtime.topology import child_task_id, parent_tasks
 
@@ -209,6 +210,11 @@ class TaskRunner:
             write_dag_index(self.store.backend, ctx.dag_id, self.flow_cls.__name__)
 
     def run(self) -> dict[str, Any]:
+        """Run the attempt, its stdout and stderr captured into the store (``runtime/logcapture.py``)."""
+        with attempt_logs(self.store, self.inv):
+            return self._run()
+
+    def _run(self) -> dict[str, Any]:
         inv = self.inv
         started = time.time()
         base: dict[str, Any] = {

@@ -1,0 +1,267 @@
+"""Capture a step attempt's stdout and stderr into the store, while still echoing them unchanged.
+
+Why at the file-descriptor level, inside the step process: Python's ``print``, ``subprocess``
+children and C extensions all write to fds 1 and 2, and the same step command runs under
+``python flow.py run`` (fresh or forked from a warm starter), ``airflow dags test``, Airflow
+workers and Kubernetes pods. So the capture lives here, once, not in each launcher.
+
+How: fds 1 and 2 are replaced by pipes read by a small *tee process* forked from the step. It
+writes every byte unchanged to the original fds (the console, Airflow's task log, the local
+runner's ``[step/task]`` prefixer) and appends each line, with the time it was read, to a spool
+file per stream (``datastore/task_logs.py`` has the line shape). A separate process, not a
+thread, because a C extension that writes a lot while holding the GIL would otherwise block on a
+full pipe that only a Python thread could drain: a deadlock.
+
+The step process uploads the spools to ``<n>.stdout.log`` / ``<n>.stderr.log`` every
+``min(heartbeat_interval, 5 s)`` when they grew (the wait stretches to 20x the last upload's
+duration, so a big log on a slow store costs at most ~5% of the time), and once more when the
+attempt ends. Each stream keeps at most ``MAX_LOG_BYTES`` (64 MB) per attempt, then a note line;
+the rest is still echoed. A killed attempt keeps what was uploaded last. Lines of stdout and
+stderr that arrive within the same instant may reach a shared console in another order than
+they were written (each stream keeps its own order). Anything that goes wrong here prints one
+warning and leaves the step running without capture: logs never fail a step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+
+from airflow_ml_provider.datastore.flow_store import FlowDatastore
+from airflow_ml_provider.datastore.records import heartbeat_interval
+from airflow_ml_provider.datastore.task_logs import MAX_LOG_BYTES, STREAMS, cut_note, format_lines
+from airflow_ml_provider.runtime.command import StepInvocation
+
+FLUSH_INTERVAL_S = 5.0
+MAX_LINE = 1 << 20  # a longer line without a newline is stored in pieces
+_SPOOL_BUFFER = 256 << 10  # the tee process writes its spool in chunks of this, or when idle
+_F_SETPIPE_SZ = 1031  # Linux: a 1 MB pipe lets a chatty step run ahead of the tee
+
+
+class LogCapture:
+    """``with LogCapture(sink):`` tees fds 1 and 2; ``sink(stream, data)`` stores a whole log."""
+
+    def __init__(
+        self,
+        sink: Callable[[str, bytes], None],
+        *,
+        interval: float = FLUSH_INTERVAL_S,
+        limit: int = MAX_LOG_BYTES,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
+        self.sink = sink
+        self.interval = interval
+        self.limit = limit
+        self.warn = warn or (lambda m: print(f"[ml-provider] {m}", file=sys.stderr, flush=True))
+        self._dir: str | None = None
+        self._pid = 0
+        self._saved: dict[int, int] = {}
+        self._uploaded = dict.fromkeys(STREAMS, -1)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._failing = False
+
+    # -- start -------------------------------------------------------------------------------
+    def __enter__(self) -> LogCapture:
+        try:
+            self._start()
+        except Exception as exc:  # no /tmp, no fork, a closed fd 1: run the step without capture
+            self._undo()
+            self.warn(f"task logs are not stored for this attempt: {type(exc).__name__}: {exc}")
+        return self
+
+    def _start(self) -> None:
+        for stream in (sys.stdout, sys.stderr):
+            _flush(stream)
+        self._dir = tempfile.mkdtemp(prefix="ml-provider-logs-")
+        spools = [os.open(self._spool(s), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600) for s in STREAMS]
+        pipes = [os.pipe() for _ in STREAMS]
+        for _, write_end in pipes:
+            with contextlib.suppress(OSError):
+                import fcntl
+
+                fcntl.fcntl(write_end, _F_SETPIPE_SZ, 1 << 20)
+        pid = os.fork()
+        if pid == 0:  # the tee process: plain os calls only, never returns
+            code = 0
+            try:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)  # it must echo the step's KeyboardInterrupt
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)  # it ends at EOF, when every writer is gone
+                for _, write_end in pipes:
+                    os.close(write_end)
+                _tee([(read_end, fd, spool, name) for (read_end, _), fd, spool, name in
+                      zip(pipes, (1, 2), spools, STREAMS, strict=True)], self.limit)  # fmt: skip
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        self._pid = pid
+        for fd in [*spools, *(r for r, _ in pipes)]:
+            os.close(fd)
+        for target, (_, write_end) in zip((1, 2), pipes, strict=True):
+            self._saved[target] = os.dup(target)
+            os.dup2(write_end, target)
+            os.close(write_end)
+        self._thread = threading.Thread(target=self._loop, name="ml-provider-logs", daemon=True)
+        self._thread.start()
+
+    def _spool(self, stream: str) -> str:
+        assert self._dir is not None
+        return os.path.join(self._dir, f"{stream}.log")
+
+    # -- periodic upload ---------------------------------------------------------------------
+    def _loop(self) -> None:
+        wait = self.interval
+        while not self._stop.wait(wait):
+            started = time.monotonic()
+            self._upload(final=False)
+            wait = max(self.interval, 20 * (time.monotonic() - started))
+
+    def _upload(self, final: bool) -> None:
+        for stream in STREAMS:
+            try:
+                with open(self._spool(stream), "rb") as fh:
+                    data = fh.read()
+            except OSError:
+                continue
+            if not final:
+                data = data[: data.rfind(b"\n") + 1]  # the tee may be mid-write: whole lines only
+            if len(data) == self._uploaded[stream] or (not data and self._uploaded[stream] < 0):
+                continue  # unchanged, or nothing written to this stream yet
+            try:
+                self.sink(stream, data)
+            except Exception as exc:  # the store may be away for a while: say it once per streak
+                if not self._failing or final:
+                    self.warn(f"{stream} log could not be stored ({type(exc).__name__}: {exc}); will retry")
+                self._failing = True
+                continue
+            self._failing = False
+            self._uploaded[stream] = len(data)
+
+    # -- end ---------------------------------------------------------------------------------
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if not self._pid:
+            return
+        for stream in (sys.stdout, sys.stderr):
+            _flush(stream)
+        self._stop.set()
+        self._undo()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self._wait_tee(timeout=2.0)
+        self._upload(final=True)
+        if self._dir:
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+    def _undo(self) -> None:
+        """Give fds 1 and 2 back: the pipes' last writers close (unless a child process holds them)."""
+        for target, saved in self._saved.items():
+            with contextlib.suppress(OSError):
+                os.dup2(saved, target)
+                os.close(saved)
+        self._saved.clear()
+
+    def _wait_tee(self, timeout: float) -> None:
+        """Wait for the tee to drain and exit; one still echoing a lingering child process is left to it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                pid, _ = os.waitpid(self._pid, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid or time.monotonic() > deadline:
+                return
+            time.sleep(0.005)
+
+
+def _flush(stream: object) -> None:
+    with contextlib.suppress(Exception):
+        stream.flush()  # type: ignore[attr-defined]
+
+
+def _tee(streams: list[tuple[int, int, int, str]], limit: int) -> None:
+    """The tee process's loop: echo each read end to its fd, spool stamped lines; until every EOF."""
+    poller = select.poll()
+    state: dict[int, dict] = {}
+    for read_end, echo, spool, name in streams:
+        poller.register(read_end, select.POLLIN)
+        state[read_end] = {"echo": echo, "spool": spool, "name": name, "pending": b"", "size": 0,
+                           "cut": False, "buffer": bytearray()}  # fmt: skip
+    last_write = time.monotonic()
+    while state:
+        events = poller.poll(100)
+        now = time.time()
+        for read_end, _ in events:
+            st = state[read_end]
+            data = os.read(read_end, 1 << 16)
+            if data:
+                if st["echo"] is not None and not _write_all(st["echo"], data):
+                    st["echo"] = None  # the console went away: keep storing
+                _stamp(st, data, now, limit)
+                continue
+            if st["pending"]:  # EOF: a last line without its newline
+                _stamp(st, b"\n", now, limit)
+            _write_all(st["spool"], st["buffer"])
+            poller.unregister(read_end)
+            del state[read_end]
+        if not events or time.monotonic() - last_write > 0.5:
+            for st in state.values():
+                if st["buffer"]:
+                    _write_all(st["spool"], st["buffer"])
+                    st["buffer"].clear()
+            last_write = time.monotonic()
+
+
+def _stamp(st: dict, data: bytes, now: float, limit: int) -> None:
+    lines = (st["pending"] + data).split(b"\n")
+    st["pending"] = lines.pop()
+    if len(st["pending"]) > MAX_LINE:
+        lines.append(st["pending"])
+        st["pending"] = b""
+    if not lines or st["cut"]:
+        return
+    records = format_lines(lines, now)
+    if st["size"] + len(records) > limit:
+        kept, size = [], st["size"]
+        for line in lines:
+            size += len(line) + 29  # stamp, space, newline
+            if size > limit:
+                break
+            kept.append(line)
+        records = format_lines([*kept, cut_note(st["name"], limit)], now)
+        st["cut"] = True
+    st["size"] += len(records)
+    st["buffer"] += records
+    if len(st["buffer"]) >= _SPOOL_BUFFER:
+        _write_all(st["spool"], st["buffer"])
+        st["buffer"].clear()
+
+
+def _write_all(fd: int, data: bytes | bytearray) -> bool:
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view) :]
+        except OSError:
+            return False
+    return True
+
+
+def attempt_logs(store: FlowDatastore, inv: StepInvocation) -> LogCapture:
+    """The capture of one attempt's logs into ``<n>.stdout.log`` / ``<n>.stderr.log`` of its task."""
+
+    def sink(stream: str, data: bytes) -> None:
+        store.write_log(inv.run_id, inv.step, inv.task_id, inv.attempt, stream, data)
+
+    return LogCapture(sink, interval=min(heartbeat_interval(), FLUSH_INTERVAL_S))
