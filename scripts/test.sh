@@ -3,6 +3,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh test
+if [ "${1:-}" = "--fast" ]; then
+  # the unit tier only (tests/conftest.py): no system packages, no Airflow database, no browser
+  shift
+  .venv/bin/ruff check .
+  exec .venv/bin/python -m pytest -m unit "$@"
+fi
 if [ -f scripts/install_browser.sh ]; then
   bash scripts/install_browser.sh
 fi
