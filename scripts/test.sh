@@ -7,10 +7,12 @@ if [ "${1:-}" = "--fast" ]; then
   # the unit tier only (tests/conftest.py): no system packages, no Airflow database, no browser
   shift
   .venv/bin/ruff check .
+  .venv/bin/lint-imports
   exec .venv/bin/python -m pytest -m unit "$@"
 fi
 if [ -f scripts/install_browser.sh ]; then
   bash scripts/install_browser.sh
 fi
 .venv/bin/ruff check .
+.venv/bin/lint-imports  # layer contracts: .importlinter
 .venv/bin/python -m pytest "$@"

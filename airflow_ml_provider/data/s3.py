@@ -336,10 +336,8 @@ def run_root(run: Any) -> str:
     """``<artifact_root>/<Flow>/runs/<run_id>/data-s3`` for a running FlowSpec or a client Run."""
     from airflow_ml_provider.dsl.current import current
 
-    if hasattr(run, "flow_name") and hasattr(run, "id") and hasattr(run, "pathspec"):  # client Run
-        from airflow_ml_provider.client.scope import store_backend as _store_backend
-
-        flow, run_id, root = run.flow_name, run.id, _store_backend().root
+    if hasattr(run, "flow_name") and hasattr(run, "id") and hasattr(run, "_store"):  # client Run
+        flow, run_id, root = run.flow_name, run.id, run._store.backend.root  # the root it was read from
     elif current.is_running_flow:
         flow, run_id, root = current.flow_name, current.run_id, current.artifact_root or ""
     else:
