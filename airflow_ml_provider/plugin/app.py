@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from airflow_ml_provider.config import artifact_root
 from airflow_ml_provider.datastore import ArtifactIntegrityError
 from airflow_ml_provider.datastore.ids import InvalidIdError
+from airflow_ml_provider.datastore.task_logs import STREAMS, parse_log
 from airflow_ml_provider.plugin import listing, pages
 from airflow_ml_provider.plugin.input_limits import QueryLimitMiddleware
 from airflow_ml_provider.plugin.queries import (
@@ -228,6 +229,30 @@ def create_app() -> FastAPI:
                 "Content-Length": str(view.nbytes),
                 "X-Content-Type-Options": "nosniff",
                 "Content-Security-Policy": "default-src 'none'; sandbox",
+            },
+        )
+
+    @app.get(
+        "/dags/{dag_id}/runs/{run_id}/steps/{step}/tasks/{task_id}/attempts/{attempt}/{stream}",
+        dependencies=[READ_TASK],
+    )
+    def task_log(dag_id: str, run_id: str, step: str, task_id: str, attempt: str, stream: str) -> Response:
+        """An attempt's stored stdout or stderr as plain text (what ``Task.stdout`` returns)."""
+        store = reader()
+        if stream not in STREAMS:
+            raise NotFound(f"no log stream {stream!r}: stdout or stderr")
+        flow, rid, _meta, summary = _task(store, dag_id, run_id, step, task_id)
+        if not attempt.isdigit() or int(attempt) not in summary.attempts:
+            raise NotFound(f"no attempt {attempt!r} of {step}/{task_id}")
+        data = store.flow(flow).read_log(rid, step, task_id, int(attempt), stream)
+        text = "".join(line.decode("utf-8", errors="replace") + "\n" for _, line in parse_log(data))
+        return Response(
+            text,
+            media_type="text/plain; charset=utf-8",
+            headers={
+                "X-Content-Type-Options": "nosniff",
+                "Content-Security-Policy": "default-src 'none'; sandbox",
+                "Cache-Control": "no-store",
             },
         )
 

@@ -48,6 +48,18 @@ def _log_link(meta: dict[str, Any], step: str, task: TaskSummary | dict[str, Any
     return f"<a target=_top href='{esc(href)}'>log</a>"
 
 
+def _stored_log_links(meta: dict[str, Any], step: str, task_id: str, attempt: dict[str, Any], urls: Urls) -> str:
+    """The attempt's stdout / stderr as the step stored them (``runtime/logcapture.py``), as plain text."""
+    number = attempt.get("attempt")
+    if not isinstance(number, int):
+        return ""
+    links = " / ".join(
+        f"<a href='{esc(urls.task_log(meta['dag_id'], meta['run_id'], step, task_id, number, s))}'>{s}</a>"
+        for s in ("stdout", "stderr")
+    )
+    return f" <span class=mono>{links}</span>"
+
+
 def _where(execution: Any) -> str:
     if not isinstance(execution, dict):
         return ""
@@ -267,7 +279,8 @@ def task_page(
         rows.append(
             f"<tr><td>{esc(a.get('attempt'))}</td><td>{badge(a.get('status'))}</td>"
             f"<td>{short_time(a.get('started_at'))}</td><td>{esc(human_duration(a.get('duration_s')))}</td>"
-            f"<td>{_where(a.get('execution'))}</td><td>{_log_link(meta, step, a, urls)}</td>"
+            f"<td>{_where(a.get('execution'))}</td><td>{_log_link(meta, step, a, urls)}"
+            f"{_stored_log_links(meta, step, t.task_id, a, urls)}</td>"
             f"<td>{err}</td></tr>"
         )
     parents = [p for p in (t.latest or {}).get("parents") or [] if isinstance(p, str) and p.count("/") == 1]
@@ -286,7 +299,7 @@ def task_page(
         + task_facts(meta, step, t, urls)
         + kv([("Parents", parent_links)])
         + "<h2>Attempts</h2><div class=scroll><table><thead><tr><th>#</th><th>Status</th><th>Started</th>"
-        + "<th>Duration</th><th>Ran on</th><th></th><th>Error</th></tr></thead><tbody>"
+        + "<th>Duration</th><th>Ran on</th><th>Logs</th><th>Error</th></tr></thead><tbody>"
         + "".join(rows)
         + "</tbody></table></div>"
         + "<h2>Artifacts</h2>"

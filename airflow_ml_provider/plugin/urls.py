@@ -42,6 +42,9 @@ class Urls:
     def blob(self, dag_id: str, run_id: str, step: str, task_id: str, key: str) -> str:
         return f"{self.task(dag_id, run_id, step, task_id)}/blobs/{q(key)}"
 
+    def task_log(self, dag_id: str, run_id: str, step: str, task_id: str, attempt: Any, stream: str) -> str:
+        return f"{self.task(dag_id, run_id, step, task_id)}/attempts/{q(str(attempt))}/{q(stream)}"
+
     def compare(self, dag_id: str) -> str:
         return f"{self.root}/dags/{q(dag_id)}/compare"
 
