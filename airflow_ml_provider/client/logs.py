@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow_ml_provider.datastore.task_logs import check_stream, parse_log
+from airflow_ml_provider.datastore.task_logs import check_stream, log_text, parse_log
 
 if TYPE_CHECKING:
     from airflow_ml_provider.datastore import FlowDatastore
@@ -43,7 +43,7 @@ class TaskLogs:
             yield at, (line.decode("utf-8", errors="replace") if as_unicode else line)
 
     def _log_text(self, stream: str) -> str:
-        return "".join(f"{line}\n" for _, line in self.loglines(stream))
+        return log_text(self._log_bytes(stream))
 
     @property
     def stdout(self) -> str:

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from airflow_ml_provider.config import artifact_root
 from airflow_ml_provider.datastore import ArtifactIntegrityError
 from airflow_ml_provider.datastore.ids import InvalidIdError
-from airflow_ml_provider.datastore.task_logs import STREAMS, parse_log
+from airflow_ml_provider.datastore.task_logs import STREAMS, log_text
 from airflow_ml_provider.plugin import listing, pages
 from airflow_ml_provider.plugin.input_limits import QueryLimitMiddleware
 from airflow_ml_provider.plugin.queries import (
@@ -245,9 +245,8 @@ def create_app() -> FastAPI:
         if not attempt.isdigit() or int(attempt) not in summary.attempts:
             raise NotFound(f"no attempt {attempt!r} of {step}/{task_id}")
         data = store.flow(flow).read_log(rid, step, task_id, int(attempt), stream)
-        text = "".join(line.decode("utf-8", errors="replace") + "\n" for _, line in parse_log(data))
         return Response(
-            text,
+            log_text(data),
             media_type="text/plain; charset=utf-8",
             headers={
                 "X-Content-Type-Options": "nosniff",
