@@ -36,6 +36,7 @@ from airflow_ml_provider.dsl import (
     step,
     timeout,
 )
+from airflow_ml_provider.errors import MLProviderError
 
 __all__ = [
     "S3",
@@ -43,6 +44,7 @@ __all__ = [
     "FlowSpec",
     "IncludeFile",
     "JSONType",
+    "MLProviderError",
     "MetaflowNamespaceMismatch",
     "Parameter",
     "Run",

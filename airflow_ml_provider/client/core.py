@@ -26,6 +26,7 @@ from airflow_ml_provider.client.scope import (
 )
 from airflow_ml_provider.datastore import FAILED, SUCCESS, CorruptRecordError, FlowDatastore, encode_run_id
 from airflow_ml_provider.dsl.exceptions import StepException
+from airflow_ml_provider.errors import ObjectNotFound
 
 __all__ = [
     "DataArtifact", "Flow", "MetaflowNamespaceMismatch", "Run", "Step", "Task", "default_namespace",
@@ -144,7 +145,7 @@ class Task(TaskLogs, TaskLineage):
             else:
                 _meta = self._store.read_attempt(run, step, task, attempt)
         if _meta is None:
-            raise KeyError(f"no task {pathspec}")
+            raise ObjectNotFound(f"no task {pathspec}")
         self.metadata = _meta
 
     @property
@@ -229,7 +230,7 @@ class Step(StepLineage):
         if not _checked:
             check_run_namespace(self._store, run, pathspec)
         if not self._store.task_ids(run, step):
-            raise KeyError(f"no step {pathspec}")
+            raise ObjectNotFound(f"no step {pathspec}")
 
     @property
     def pathspec(self) -> str:
@@ -268,7 +269,7 @@ class Run:
         self.flow_name, self.id = flow, encode_run_id(run)
         meta = _meta or self._store.read_run(self.id)
         if meta is None:
-            raise KeyError(f"no run {flow}/{run}")
+            raise ObjectNotFound(f"no run {flow}/{run}")
         if _meta is None:
             check_namespace(meta.get("tags"), pathspec)
         self.metadata = meta
@@ -402,7 +403,7 @@ class Flow:
         self._store = FlowDatastore(name, store_backend())
         self.id = name
         if not self._store.run_ids():
-            raise KeyError(f"no runs of flow {name!r} in {get_metadata()}")
+            raise ObjectNotFound(f"no runs of flow {name!r} in {get_metadata()}")
 
     def runs(self, *tags: str) -> list[Run]:
         runs = []

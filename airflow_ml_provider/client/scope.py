@@ -10,13 +10,14 @@ from typing import Any
 
 from airflow_ml_provider.datastore import FlowDatastore, encode_run_id, get_backend
 from airflow_ml_provider.datastore.backend import StorageBackend
+from airflow_ml_provider.errors import ObjectNotFound
 
 _UNSET = object()
 _namespace: Any = _UNSET  # resolved to default_namespace() on first use, as in Metaflow
 _backend: StorageBackend | None = None
 
 
-class MetaflowNamespaceMismatch(KeyError):
+class MetaflowNamespaceMismatch(ObjectNotFound):
     """A run asked for by id that is not in the current namespace (Metaflow's error, same name)."""
 
     def __init__(self, namespace: str, pathspec: str) -> None:

@@ -12,11 +12,12 @@ from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar
 
 from airflow_ml_provider.datastore.s3_io import error_kind
+from airflow_ml_provider.errors import MLProviderError
 
 T = TypeVar("T")
 
 
-class S3Error(RuntimeError):
+class S3Error(MLProviderError, RuntimeError):
     """An S3 failure with the URL it concerns."""
 
 

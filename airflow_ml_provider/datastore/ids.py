@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 import re
 
+from airflow_ml_provider.errors import MLProviderError
+
 _SAFE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}$")
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9_.\-]")
 _CONTENT_KEY = re.compile(r"^[0-9a-f]{64}$")
 
 
-class InvalidIdError(ValueError):
+class InvalidIdError(MLProviderError, ValueError):
     """An id that cannot name a flow, run, step, task or artifact."""
 
 

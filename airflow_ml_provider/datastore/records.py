@@ -30,6 +30,8 @@ import secrets
 from datetime import datetime, timezone
 from typing import Any, Literal, TypedDict
 
+from airflow_ml_provider.errors import MLProviderError
+
 FORMAT_VERSION = 2
 
 RUNNING = "running"
@@ -41,7 +43,7 @@ DEFAULT_HEARTBEAT_INTERVAL_S = 15.0
 DEFAULT_HEARTBEAT_TIMEOUT_S = 120.0
 
 
-class StoreError(RuntimeError):
+class StoreError(MLProviderError, RuntimeError):
     """Base of the artifact store's errors: the message names what is wrong and where."""
 
 

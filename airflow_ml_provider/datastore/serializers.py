@@ -14,8 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_ml_provider.errors import MLProviderError
 
-class ArtifactSerializationError(TypeError):
+
+class ArtifactSerializationError(MLProviderError, TypeError):
     """An artifact that no serializer can store."""
 
 

@@ -14,10 +14,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
+from airflow_ml_provider.errors import MLProviderError
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class DecoratorError(TypeError):
+class DecoratorError(MLProviderError, TypeError):
     """A step or flow decorator used with a wrong value."""
 
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 import traceback
 from typing import Any
 
+from airflow_ml_provider.errors import MLProviderError
 
-class MetaflowException(Exception):
+
+class MetaflowException(MLProviderError):
     """Base of the errors Metaflow code catches as ``MetaflowException`` (e.g. merge_artifacts misuse)."""
 
 

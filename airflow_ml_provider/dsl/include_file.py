@@ -22,11 +22,12 @@ import stat
 from pathlib import Path, PurePath
 
 from airflow_ml_provider import config
+from airflow_ml_provider.errors import MLProviderError
 
 FORBIDDEN_PREFIXES = ("/proc", "/sys", "/dev")
 
 
-class IncludePathError(ValueError):
+class IncludePathError(MLProviderError, ValueError):
     """A refused IncludeFile path; the message names the parameter and the allowed roots."""
 
 

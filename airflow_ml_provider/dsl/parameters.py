@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from airflow_ml_provider.dsl.include_file import IncludePathError, read_include_file, resolve_include_path
+from airflow_ml_provider.errors import MLProviderError
 
 
 class JSONType:
@@ -27,7 +28,7 @@ _TYPES: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: 
 RESERVED_CONF_KEYS = frozenset({"resume_from", "resume_step", "tags"})
 
 
-class ParameterError(ValueError):
+class ParameterError(MLProviderError, ValueError):
     """A parameter value that does not fit its declaration."""
 
 

@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from airflow_ml_provider.errors import MLProviderError
 from airflow_ml_provider.user import get_username
 
 T = TypeVar("T", bound=type)
@@ -39,7 +40,7 @@ MAX_NAME = 128
 _TRUE = {"1", "true", "yes", "on"}
 
 
-class ProjectError(ValueError):
+class ProjectError(MLProviderError, ValueError):
     """A bad project or branch name, or conflicting branch settings."""
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_ml_provider.errors import MLProviderError
 
-class FlowGraphError(Exception):
+
+class FlowGraphError(MLProviderError):
     """One or more structural errors in a flow, each as ``file:line: problem. How to fix.``"""
 
     def __init__(self, problems: list[str]) -> None:

@@ -19,13 +19,14 @@ import tempfile
 from pathlib import Path
 
 from airflow_ml_provider.datastore import FlowDatastore
+from airflow_ml_provider.errors import MLProviderError
 
 MAX_PACKAGE_BYTES = 20 * 1024 * 1024
 MAX_OTHER_FILE_BYTES = 1024 * 1024
 _SKIP_DIRS = {"__pycache__", "node_modules", ".git", ".venv", "venv"}
 
 
-class CodePackageError(RuntimeError):
+class CodePackageError(MLProviderError, RuntimeError):
     """The flow's folder cannot be packaged (too large, unreadable)."""
 
 

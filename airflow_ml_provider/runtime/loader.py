@@ -9,9 +9,10 @@ from pathlib import Path
 
 from airflow_ml_provider.datastore.serializers import FLOW_MODULE_PREFIX
 from airflow_ml_provider.dsl.flowspec import FlowSpec
+from airflow_ml_provider.errors import MLProviderError
 
 
-class FlowLoadError(RuntimeError):
+class FlowLoadError(MLProviderError, RuntimeError):
     pass
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from airflow_ml_provider import config
 from airflow_ml_provider.datastore import FAILED, FlowDatastore, get_backend
+from airflow_ml_provider.errors import MLProviderError
 from airflow_ml_provider.graph import FlowGraph
 from airflow_ml_provider.runtime.command import ENV_CONTEXT, STEP_ENV_DEFAULTS, RunContext, StepInvocation
 from airflow_ml_provider.runtime.heartbeat import Heartbeat
@@ -36,7 +37,7 @@ from airflow_ml_provider.user import get_username
 _print_lock = threading.Lock()
 
 
-class LocalRunFailed(RuntimeError):
+class LocalRunFailed(MLProviderError, RuntimeError):
     pass
 
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_ml_provider.datastore import SUCCESS, FlowDatastore
+from airflow_ml_provider.errors import MLProviderError
 from airflow_ml_provider.graph import FlowGraph
 
 
-class ResumeError(ValueError):
+class ResumeError(MLProviderError, ValueError):
     """The origin run or resume step named for a resume does not exist."""
 
 

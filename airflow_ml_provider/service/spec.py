@@ -10,6 +10,8 @@ import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from airflow_ml_provider.errors import MLProviderError
+
 if TYPE_CHECKING:
     from airflow_ml_provider.service.snapshot import ServiceArtifacts
 
@@ -24,7 +26,7 @@ class ServiceSpecError(ValueError):
     """A WebServiceSpec subclass is declared wrongly (raised before the server starts)."""
 
 
-class BadRequest(Exception):
+class BadRequest(MLProviderError):
     """Raise from an endpoint to answer 4xx ``{"error": message}`` instead of a 500.
 
     User code knows when the *input* is at fault (a missing field, a value out of range); this
