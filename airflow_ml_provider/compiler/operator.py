@@ -295,8 +295,11 @@ class FlowStepOperator(KubernetesPodOperator):
             # credentials of the Airflow connection, for this subprocess only (never in the pod spec)
             extra_env = s3_env_for_subprocess(config.get_option("aws_conn_id"))
         self._local_process = LocalStepProcess(container, extra_env)
+        from airflow_ml_provider.datastore.redact import line_masker
+
+        mask = line_masker(extra_env)  # the task log never shows the keys this step was given
         try:
-            code = self._local_process.run(lambda line: self.log.info("%s", line))
+            code = self._local_process.run(lambda line: self.log.info("%s", mask(line)))
         except BaseException as exc:  # timeout or kill: the step process is already stopped
             self.record_interrupted(inv, f"{type(exc).__name__}: {exc}")
             raise

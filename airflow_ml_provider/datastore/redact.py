@@ -25,6 +25,7 @@ import functools
 import os
 import re
 import sys
+from collections.abc import Callable
 from typing import Any
 
 MASK = "***"
@@ -104,9 +105,13 @@ def _airflow_redactors() -> list[Any]:
 class Masker:
     """One masking pass (the environment is read once per preview, not once per string)."""
 
-    def __init__(self) -> None:
+    def __init__(self, child_env: dict[str, str] | None = None) -> None:
         self._extra = _kubernetes_secret_names()
-        self._values = _values_pattern(tuple(known_secret_values(self._extra)))
+        values = set(known_secret_values(self._extra))
+        values.update(  # the secrets a child process was given (its output is masked here)
+            v for k, v in (child_env or {}).items() if looks_secret(k, self._extra) and len(v) >= MIN_SECRET_LENGTH
+        )
+        self._values = _values_pattern(tuple(sorted(values, key=len, reverse=True)))
         self._airflow = _airflow_redactors()
 
     def secret_name(self, name: Any) -> bool:
@@ -188,3 +193,24 @@ def mask_table(preview: dict[str, Any], masker: Masker) -> dict[str, Any]:
             for row in preview.get("rows") or []
         ]
     return preview
+
+
+@functools.lru_cache(maxsize=1)
+def _process_masker() -> Masker:
+    return Masker()
+
+
+def mask_log_line(line: bytes) -> bytes:
+    """A captured log line as stored for DAG readers: secrets masked (one masker per process).
+
+    The step's console echo is left alone (Airflow masks its own task log); the copy in the store,
+    which the plugin shows to everyone who can read the DAG, goes through this.
+    """
+    text = line.decode("utf-8", "surrogateescape")
+    masked = _process_masker().text(text)
+    return line if masked == text else masked.encode("utf-8", "surrogateescape")
+
+
+def line_masker(child_env: dict[str, str] | None = None) -> Callable[[str], str]:
+    """Mask function for the output lines of a child process given ``child_env`` (e.g. S3 keys)."""
+    return Masker(child_env).text

@@ -38,6 +38,7 @@ from types import TracebackType
 
 from airflow_ml_provider.datastore.flow_store import FlowDatastore
 from airflow_ml_provider.datastore.records import heartbeat_interval
+from airflow_ml_provider.datastore.redact import mask_log_line
 from airflow_ml_provider.datastore.task_logs import MAX_LOG_BYTES, STREAMS, cut_note, format_lines
 from airflow_ml_provider.runtime.command import StepInvocation
 
@@ -231,6 +232,7 @@ def _stamp(st: dict, data: bytes, now: float, limit: int) -> None:
         st["pending"] = b""
     if not lines or st["cut"]:
         return
+    lines = [mask_log_line(line) for line in lines]  # the stored copy is shown to DAG readers
     records = format_lines(lines, now)
     if st["size"] + len(records) > limit:
         kept, size = [], st["size"]

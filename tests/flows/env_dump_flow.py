@@ -17,6 +17,7 @@ class EnvDumpFlow(FlowSpec):
         self.env_text = "\n".join(f"{k}={v}" for k, v in sorted(os.environ.items()))
         self.aws_env = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
         self.aws_text = "\n".join(f"{k}={v}" for k, v in sorted(self.aws_env.items()))
+        print(f"careless debug line: AWS_SECRET_ACCESS_KEY={os.environ.get('AWS_SECRET_ACCESS_KEY')}")
         self.next(self.end)
 
     @step
