@@ -12,7 +12,9 @@ the worker, the pod's environment (``os.environ`` replaced wholesale), the worki
 of the worker).
 
 Differences from a fresh interpreter, accepted and documented: the runtime's own modules are
-already imported, and variables read only at interpreter start-up (``PYTHON*``, locale) come from
+already imported, and so are the flow file's top-level imports and numpy/pandas/pyarrow when the
+flow uses them (``[ml_provider] local_warm_imports``; what that shares from the starter is in
+:mod:`.preimport`), and variables read only at interpreter start-up (``PYTHON*``, locale) come from
 the starter; the worker keeps one starter per distinct set of those. The step ends with the
 visible parts of interpreter shutdown (non-daemon threads joined, ``atexit`` handlers run, open
 files flushed, an uncaught exception printed and exit code 1) but skips tearing down the starter's
@@ -44,6 +46,7 @@ import threading
 import traceback
 from typing import Any
 
+from airflow_ml_provider.runtime import preimport
 from airflow_ml_provider.runtime.lifeline import die_with_parent, preexec_die_with_parent
 
 ENTRY = ["-m", "airflow_ml_provider.runtime"]
@@ -61,8 +64,10 @@ def is_step_command(argv: list[str]) -> bool:
     return argv[1:4] == [*ENTRY, "step"]
 
 
-def startup_key(python: str, env: dict[str, str]) -> tuple[Any, ...]:
-    return (python, *sorted((k, v) for k, v in env.items() if k.startswith("PYTHON") or k in _STARTUP_VARS))
+def startup_key(python: str, env: dict[str, str], flow_file: str | None = None) -> tuple[Any, ...]:
+    """Requests with equal keys share a starter (one per flow file when it pre-imports for one)."""
+    key = (python, *sorted((k, v) for k, v in env.items() if k.startswith("PYTHON") or k in _STARTUP_VARS))
+    return (*key, flow_file) if flow_file else key
 
 
 class WarmProcess:
@@ -103,11 +108,12 @@ class WarmProcess:
 class WarmStarter:
     """The worker's handle on one starter process."""
 
-    def __init__(self, python: str, env: dict[str, str]) -> None:
+    def __init__(self, python: str, env: dict[str, str], flow_file: str | None = None) -> None:
         ours, theirs = socket.socketpair()
+        extra = [flow_file] if flow_file else []  # the starter pre-imports for it (see preimport.py)
         try:
             self._proc = subprocess.Popen(
-                [python, *ENTRY, "warm-start", str(theirs.fileno())], env=env, pass_fds=[theirs.fileno()],
+                [python, *ENTRY, "warm-start", str(theirs.fileno()), *extra], env=env, pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL, start_new_session=True,
             )  # fmt: skip
         finally:
@@ -166,12 +172,13 @@ def start_step(argv: list[str], env: dict[str, str], *, warm: bool = True, log: 
     group), ``stdout`` (text lines), ``poll()`` and ``wait(timeout)``.
     """
     if warm and is_step_command(argv) and hasattr(os, "fork") and hasattr(socket, "send_fds"):
-        key = startup_key(argv[0], env)
+        flow_file = preimport.flow_file_of(argv) if preimport.enabled() else None
+        key = startup_key(argv[0], env, flow_file)
         try:
             with _starters_lock:
                 if key not in _starters:
                     try:
-                        _starters[key] = WarmStarter(argv[0], env)
+                        _starters[key] = WarmStarter(argv[0], env, flow_file)
                     except (OSError, WarmStartUnavailable) as exc:
                         _starters[key] = None  # do not retry a starter that failed to come up
                         if log is not None:
@@ -205,8 +212,16 @@ def terminate(proc: Any, grace: float = 10.0) -> None:
 
 
 # -- the starter's side -----------------------------------------------------------------------
-def serve(control_fd: int) -> int:
-    """The starter's loop (``python -m airflow_ml_provider.runtime warm-start FD``)."""
+_preimported: dict[str, Any] = {}  # the starter's preimport report, inherited by every step
+
+
+def serve(control_fd: int, flow_file: str | None = None) -> int:
+    """The starter's loop (``python -m airflow_ml_provider.runtime warm-start FD [FLOW_FILE]``).
+
+    With a flow file it pre-imports for it (:mod:`.preimport`) after answering ``ok``: the
+    worker's first request waits in the socket meanwhile, so a slow import (23 s for pandas with
+    a cold page cache) delays the first step as it would have anyway, never the starter's health.
+    """
     # the imports this process exists to keep warm, and the lazy ones every step makes
     import airflow_ml_provider.config
     import airflow_ml_provider.runtime.task_runner  # noqa: F401
@@ -220,6 +235,9 @@ def serve(control_fd: int) -> int:
     control = socket.socket(fileno=control_fd)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # monitors are reaped by the kernel
     control.sendall(b"ok")
+    if flow_file:
+        _preimported.update(preimport.preimport(flow_file))
+        gc.freeze()  # the pre-imported modules too
     starter = os.getpid()
     while True:
         try:
@@ -288,6 +306,7 @@ def _run_step(request: dict[str, Any]) -> int:
     """In the forked step: become the fresh command's process, then run the runtime's main."""
     from airflow_ml_provider.runtime.task_runner import main
 
+    preimport.after_fork(_preimported)
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
