@@ -205,6 +205,38 @@ def test_running_task_shows_its_log_and_a_killed_attempt_keeps_it(store: Path) -
     assert task.status == "failed" and "early line\n" in task.stdout  # killed by @timeout
 
 
+CRASH_FLOW = """
+import ctypes
+from airflow_ml_provider import FlowSpec, step
+
+
+class CrashFlow(FlowSpec):
+    @step
+    def start(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        print("Crash and burn!")
+        ctypes.string_at(0)
+
+
+if __name__ == "__main__":
+    CrashFlow()
+"""
+
+
+def test_a_segfaulting_step_keeps_its_log(store: Path) -> None:
+    (store / "log_flow.py").write_text(textwrap.dedent(CRASH_FLOW))
+    result = _run(store, str(store / "store"), "run")
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    end = Flow("CrashFlow").latest_run["end"].task
+    assert end.status == "failed" and "SIGSEGV" in end.exception["message"]
+    assert "Crash and burn!\n" in end.stdout  # no periodic upload ran: the tee stored it after the crash
+    assert "Fatal Python error: Segmentation fault" in end.stderr
+    assert "the step process ended without closing its log (crashed or killed)" in end.stderr
+
+
 def test_log_is_cut_at_its_cap_with_a_note(tmp_path: Path) -> None:
     script = textwrap.dedent("""
         import os, sys

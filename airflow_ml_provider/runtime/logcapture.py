@@ -16,7 +16,10 @@ The step process uploads the spools to ``<n>.stdout.log`` / ``<n>.stderr.log`` e
 ``min(heartbeat_interval, 5 s)`` when they grew (the wait stretches to 20x the last upload's
 duration, so a big log on a slow store costs at most ~5% of the time), and once more when the
 attempt ends. Each stream keeps at most ``MAX_LOG_BYTES`` (64 MB) per attempt, then a note line;
-the rest is still echoed. A killed attempt keeps what was uploaded last. Lines of stdout and
+the rest is still echoed. A step that crashes (a segmentation fault: ``faulthandler`` is on
+during the attempt, so its Python traceback is in stderr) or dies of SIGTERM leaves the tee
+alive, which then stores the whole log with a note line; a kill of the whole process group
+(``@timeout``, a stopped run) keeps what was uploaded last. Lines of stdout and
 stderr that arrive within the same instant may reach a shared console in another order than
 they were written (each stream keeps its own order). Anything that goes wrong here prints one
 warning and leaves the step running without capture: logs never fail a step.
@@ -25,6 +28,7 @@ warning and leaves the step running without capture: logs never fail a step.
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import os
 import select
 import shutil
@@ -70,6 +74,7 @@ class LogCapture:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failing = False
+        self._faulthandler = True
 
     # -- start -------------------------------------------------------------------------------
     def __enter__(self) -> LogCapture:
@@ -101,6 +106,7 @@ class LogCapture:
                     os.close(write_end)
                 _tee([(read_end, fd, spool, name) for (read_end, _), fd, spool, name in
                       zip(pipes, (1, 2), spools, STREAMS, strict=True)], self.limit)  # fmt: skip
+                self._orphaned()
             except BaseException:
                 code = 1
             finally:
@@ -112,8 +118,28 @@ class LogCapture:
             self._saved[target] = os.dup(target)
             os.dup2(write_end, target)
             os.close(write_end)
+        self._faulthandler = faulthandler.is_enabled()
+        faulthandler.enable(file=2)  # a segmentation fault leaves its Python traceback in stderr
         self._thread = threading.Thread(target=self._loop, name="ml-provider-logs", daemon=True)
         self._thread.start()
+
+    def _orphaned(self) -> None:
+        """In the tee, after EOF: if the step died before closing the capture, store the log for it.
+
+        A crash (segmentation fault, ``os._exit`` in a C library) or a SIGTERM ends the step without
+        its final upload; the tee outlives it and has every line. A kill of the whole process group
+        (``@timeout``, the runner stopping) takes the tee too: then the last periodic upload stays.
+        """
+        assert self._dir is not None
+        if os.path.exists(os.path.join(self._dir, "closed")) or not os.path.isdir(self._dir):
+            return  # the step closed the capture: it uploads
+        signal.alarm(60)  # never linger on an unreachable store
+        note = format_lines([b"[ml-provider] the step process ended without closing its log (crashed or killed)"],
+                            time.time())  # fmt: skip
+        with open(self._spool("stderr"), "ab") as fh:
+            fh.write(note)
+        self._upload(final=True)
+        shutil.rmtree(self._dir, ignore_errors=True)
 
     def _spool(self, stream: str) -> str:
         assert self._dir is not None
@@ -157,7 +183,12 @@ class LogCapture:
         for stream in (sys.stdout, sys.stderr):
             _flush(stream)
         self._stop.set()
+        if self._dir:
+            with contextlib.suppress(OSError):
+                open(os.path.join(self._dir, "closed"), "wb").close()  # the tee must not upload too
         self._undo()
+        if not self._faulthandler:
+            faulthandler.disable()
         if self._thread is not None:
             self._thread.join(timeout=30)
         self._wait_tee(timeout=2.0)
