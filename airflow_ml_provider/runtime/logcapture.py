@@ -31,7 +31,6 @@ import contextlib
 import faulthandler
 import os
 import select
-import shutil
 import signal
 import sys
 import tempfile
@@ -67,7 +66,8 @@ class LogCapture:
         self.interval = interval
         self.limit = limit
         self.warn = warn or (lambda m: print(f"[ml-provider] {m}", file=sys.stderr, flush=True))
-        self._dir: str | None = None
+        self._spools: dict[str, int] = {}  # unnamed files: nothing to clean up, even after a kill
+        self._fds: list[int] = []  # the parent's ends of the control pipes
         self._pid = 0
         self._saved: dict[int, int] = {}
         self._uploaded = dict.fromkeys(STREAMS, -1)
@@ -82,15 +82,17 @@ class LogCapture:
             self._start()
         except Exception as exc:  # no /tmp, no fork, a closed fd 1: run the step without capture
             self._undo()
+            self._pid = 0
             self.warn(f"task logs are not stored for this attempt: {type(exc).__name__}: {exc}")
         return self
 
     def _start(self) -> None:
         for stream in (sys.stdout, sys.stderr):
             _flush(stream)
-        self._dir = tempfile.mkdtemp(prefix="ml-provider-logs-")
-        spools = [os.open(self._spool(s), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600) for s in STREAMS]
+        self._spools = {s: _unnamed_file() for s in STREAMS}
         pipes = [os.pipe() for _ in STREAMS]
+        closed_r, closed_w = os.pipe()  # the step closes the capture: one byte; it died: EOF
+        done_r, done_w = os.pipe()  # EOF when the tee has exited
         for _, write_end in pipes:
             with contextlib.suppress(OSError):
                 import fcntl
@@ -102,18 +104,19 @@ class LogCapture:
             try:
                 signal.signal(signal.SIGINT, signal.SIG_IGN)  # it must echo the step's KeyboardInterrupt
                 signal.signal(signal.SIGTERM, signal.SIG_IGN)  # it ends at EOF, when every writer is gone
-                for _, write_end in pipes:
-                    os.close(write_end)
-                _tee([(read_end, fd, spool, name) for (read_end, _), fd, spool, name in
-                      zip(pipes, (1, 2), spools, STREAMS, strict=True)], self.limit)  # fmt: skip
-                self._orphaned()
+                for fd in (*(w for _, w in pipes), closed_w, done_r):
+                    os.close(fd)
+                _tee([(read_end, fd, self._spools[name], name) for (read_end, _), fd, name in
+                      zip(pipes, (1, 2), STREAMS, strict=True)], self.limit)  # fmt: skip
+                self._orphaned(closed_r)
             except BaseException:
                 code = 1
             finally:
                 os._exit(code)
         self._pid = pid
-        for fd in [*spools, *(r for r, _ in pipes)]:
+        for fd in (*(r for r, _ in pipes), closed_r, done_w):
             os.close(fd)
+        self._fds = [closed_w, done_r]
         for target, (_, write_end) in zip((1, 2), pipes, strict=True):
             self._saved[target] = os.dup(target)
             os.dup2(write_end, target)
@@ -123,27 +126,23 @@ class LogCapture:
         self._thread = threading.Thread(target=self._loop, name="ml-provider-logs", daemon=True)
         self._thread.start()
 
-    def _orphaned(self) -> None:
+    def _orphaned(self, closed: int) -> None:
         """In the tee, after EOF: if the step died before closing the capture, store the log for it.
 
         A crash (segmentation fault, ``os._exit`` in a C library) or a SIGTERM ends the step without
         its final upload; the tee outlives it and has every line. A kill of the whole process group
         (``@timeout``, the runner stopping) takes the tee too: then the last periodic upload stays.
         """
-        assert self._dir is not None
-        if os.path.exists(os.path.join(self._dir, "closed")) or not os.path.isdir(self._dir):
+        if os.read(closed, 1):  # waits while the step lives (it may have closed fds 1 and 2 itself)
             return  # the step closed the capture: it uploads
         signal.alarm(60)  # never linger on an unreachable store
-        note = format_lines([b"[ml-provider] the step process ended without closing its log (crashed or killed)"],
-                            time.time())  # fmt: skip
-        with open(self._spool("stderr"), "ab") as fh:
-            fh.write(note)
+        note = b"[ml-provider] the step process ended without closing its log (crashed or killed)"
+        _write_all(self._spools["stderr"], format_lines([note], time.time()))
         self._upload(final=True)
-        shutil.rmtree(self._dir, ignore_errors=True)
 
-    def _spool(self, stream: str) -> str:
-        assert self._dir is not None
-        return os.path.join(self._dir, f"{stream}.log")
+    def _read_spool(self, stream: str) -> bytes:
+        fd = self._spools[stream]
+        return os.pread(fd, os.fstat(fd).st_size, 0)
 
     # -- periodic upload ---------------------------------------------------------------------
     def _loop(self) -> None:
@@ -156,8 +155,7 @@ class LogCapture:
     def _upload(self, final: bool) -> None:
         for stream in STREAMS:
             try:
-                with open(self._spool(stream), "rb") as fh:
-                    data = fh.read()
+                data = self._read_spool(stream)
             except OSError:
                 continue
             if not final:
@@ -183,18 +181,19 @@ class LogCapture:
         for stream in (sys.stdout, sys.stderr):
             _flush(stream)
         self._stop.set()
-        if self._dir:
-            with contextlib.suppress(OSError):
-                open(os.path.join(self._dir, "closed"), "wb").close()  # the tee must not upload too
+        closed_w, done_r = self._fds
+        with contextlib.suppress(OSError):
+            os.write(closed_w, b"x")  # the tee must not upload too
         self._undo()
         if not self._faulthandler:
             faulthandler.disable()
         if self._thread is not None:
             self._thread.join(timeout=30)
-        self._wait_tee(timeout=2.0)
+        self._wait_tee(done_r, timeout=2.0)
         self._upload(final=True)
-        if self._dir:
-            shutil.rmtree(self._dir, ignore_errors=True)
+        for fd in (*self._fds, *self._spools.values()):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def _undo(self) -> None:
         """Give fds 1 and 2 back: the pipes' last writers close (unless a child process holds them)."""
@@ -204,17 +203,22 @@ class LogCapture:
                 os.close(saved)
         self._saved.clear()
 
-    def _wait_tee(self, timeout: float) -> None:
+    def _wait_tee(self, done: int, timeout: float) -> None:
         """Wait for the tee to drain and exit; one still echoing a lingering child process is left to it."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                pid, _ = os.waitpid(self._pid, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid or time.monotonic() > deadline:
-                return
-            time.sleep(0.005)
+        with contextlib.suppress(OSError, ValueError):
+            select.select([done], [], [], timeout)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self._pid, os.WNOHANG)
+
+
+def _unnamed_file() -> int:
+    """A read-write temporary file without a name (Linux ``O_TMPFILE``, else created and unlinked)."""
+    try:
+        return os.open(tempfile.gettempdir(), os.O_TMPFILE | os.O_RDWR, 0o600)
+    except (AttributeError, OSError):
+        fd, path = tempfile.mkstemp(prefix="ml-provider-log-")
+        os.unlink(path)
+        return fd
 
 
 def _flush(stream: object) -> None:
