@@ -1,33 +1,47 @@
-"""Large data between two steps: this package (local store, moto S3), Metaflow, Airflow XCom, raw file.
+"""Large data between steps, as user code uses it: ours (local store, moto S3), Metaflow, XCom, floors.
 
-    .venv/bin/python -m benchmarks.bench_large_data [--mb 512] [--repeat 3] [--kinds dataframe,ndarray,dict]
+    .venv/bin/python -m benchmarks.bench_large_data [--mb 190] [--repeat 5]
+        [--kinds dataframe,dataframe-text,ndarray,dict] [--variants floor-bytes,floor-codec,mlp-local,metaflow]
 
-Flow: ``start`` builds the payload (not timed) and ``consume`` reads it (``len``). Timings come
-from inside the steps (``mark`` events in the workspace's marks file, wall clock):
+Flow (three steps, like the issue's): ``start`` builds the payload (not timed; same generator and
+seed for every system), ``touch`` reads **every element** of it (``benchmarks.payloads.touch``:
+numbers summed, strings and categories hashed), ``end`` does nothing. numpy/pandas/pyarrow are
+imported at the top of the flow file, as a user's flow does: each system pays those imports the
+way it really does (Metaflow: in every step process; ours: once, in the warm starter). Timings
+come from inside the steps (``mark`` events in the workspace's marks file, wall clock):
 
   save        ``start``'s user code returned -> ``start``'s process exits (atexit): the framework
               serializes, hashes and writes the artifacts and records the task
-  load        ``consume``: perf_counter around the first ``self.payload`` access (numpy, pandas
-              and pyarrow are imported just before: library import is start-up, not data movement)
-  round trip  save + load (process start-up of ``consume`` excluded; shown as ``gap``)
+  load        ``touch``: perf_counter around the first ``self.payload`` access
+  touch       ``touch(payload)`` right after (a memory-mapped load pays its reads here)
+  data path   save + load + touch (process start-up excluded; shown as ``gap``)
   wall        the whole ``python flow.py run`` / ``airflow dags test`` command
+  size        bytes stored under the system's datastore for the run (``floor-bytes``: the
+              serialized bytes)
+
+Floors, measured in a subprocess on the same payload: ``floor-codec`` is the in-memory codec round
+trip + the same touch (DataFrame -> Arrow IPC stream in memory -> DataFrame; ``np.save``/``np.load``
+on a BytesIO; ``pickle.dumps``/``loads``); ``floor-bytes`` is the byte floor: our serialized bytes
+written to a file in 16 MiB ``os.write`` calls, then read back through ``mmap`` with every byte
+read (summed as uint64). Its fsync is timed separately (``fsync`` row) and not added: our store
+does not fsync either. ``floor-sum`` = floor-codec + floor-bytes per repetition: the data path's
+target is within 1.5x of it.
 
 Variants: ``mlp-local`` and ``mlp-s3`` (``python flow.py run``; moto_server S3 via AWS_* env),
-``metaflow`` (the same flow file with only the import line changed, Metaflow's local runtime and
-local datastore in the workspace), ``xcom`` (a TaskFlow DAG returning the payload, Airflow's
-``XComObjectStorageBackend`` with a ``file://`` path and threshold 0, ``airflow dags test``; Airflow
-runs both tasks in one process, so its round trip is ``start`` returned -> ``consume`` entered,
-which also holds Airflow's hand-off between two tasks, ~0.1 s) and two floors measured in a
-subprocess: ``floor-bytes`` writes the already-serialized bytes (Arrow IPC stream for the frame,
-``.npy`` for the array, pickle 5 for the dict) to a file and reads them back (``f.read()``), no
-codec; ``floor-codec`` is the tightest in-process round trip with the same format (DataFrame ->
-Arrow IPC file -> memory map -> DataFrame; ``np.save``/``np.load``; ``pickle.dump``/``load``).
+``metaflow`` (the same flow file with only the import line changed, Metaflow's local runtime and a
+fresh local datastore per repetition), ``metaflow-s3`` (Metaflow's S3 datastore on the same
+moto_server: ``METAFLOW_DEFAULT_DATASTORE=s3``, ``METAFLOW_DATASTORE_SYSROOT_S3``,
+``METAFLOW_S3_ENDPOINT_URL``; its wall is compared with ``mlp-s3``'s), ``xcom`` (a TaskFlow DAG, Airflow's
+``XComObjectStorageBackend`` with a ``file://`` path and threshold 0, ``airflow dags test``; its
+data path is ``start`` returned -> ``touch`` entered + load + touch, one process).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import mmap
 import os
 import pickle
 import sys
@@ -35,11 +49,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import MARK_HELPER, PY, VENV_BIN, Row, Workspace, loadavg, run_cmd, run_standalone, write_flow
+from benchmarks import _common as common
+from benchmarks._common import MARK_HELPER, PY, VENV_BIN, Row, Workspace, loadavg, run_cmd, run_standalone
 
 FLOW = (
-    '''"""Two steps moving one large payload (benchmark)."""
+    '''"""Three steps moving one large payload, the middle one reading all of it (benchmark)."""
 import atexit
+
+import numpy  # noqa: F401  (a user's flow imports its libraries at the top)
+import pandas  # noqa: F401
+import pyarrow  # noqa: F401
 
 {IMPORT}
 '''
@@ -54,18 +73,19 @@ class LargeDataFlow(FlowSpec):
         self.payload = make_payload(_os.environ["BENCH_KIND"], int(_os.environ["BENCH_MB"]))
         mark("start_user_end")
         atexit.register(mark, "start_exit")
-        self.next(self.consume)
+        self.next(self.touch)
 
     @step
-    def consume(self):
-        import numpy, pandas, pyarrow  # noqa: F401  (library import is start-up, not data movement)
+    def touch(self):
+        from benchmarks.payloads import touch
 
         mark("consume_entry")
         t0 = _time.perf_counter()
-        n = len(self.payload)
-        mark("consume_loaded", load_s=_time.perf_counter() - t0, n=n)
+        value = self.payload
+        t1 = _time.perf_counter()
+        self.total = touch(value)
+        mark("consume_loaded", load_s=t1 - t0, touch_s=_time.perf_counter() - t1)
         atexit.register(mark, "consume_exit")
-        self.n = n
         self.next(self.end)
 
     @step
@@ -79,7 +99,7 @@ if __name__ == "__main__":
 )
 
 XCOM_DAG = (
-    '''"""The same two steps as a TaskFlow DAG passing the payload through XCom (benchmark)."""
+    '''"""The same steps as a TaskFlow DAG passing the payload through XCom (benchmark)."""
 import os
 import time
 
@@ -99,87 +119,97 @@ def xcom_large_data():
         return value
 
     @task
-    def consume(payload):
-        import numpy, pandas, pyarrow  # noqa: F401  (already imported in this process)
+    def touch(payload):
+        from benchmarks.payloads import touch
 
         mark("consume_entry")
         t0 = time.perf_counter()
-        n = len(payload)
-        mark("consume_loaded", load_s=time.perf_counter() - t0, n=n)
-        return n
+        total = touch(payload)
+        mark("consume_loaded", load_s=0.0, touch_s=time.perf_counter() - t0)
+        return total
 
-    consume(start())
+    touch(start())
 
 
 xcom_large_data()
 """
 )
 
+CHUNK = 16 << 20
+
 
 # -- floors (run in a subprocess: python -m benchmarks.bench_large_data --floor KIND MB DIR) -----
-def _floor(kind: str, mb: int, folder: Path) -> dict[str, float]:
-    from benchmarks.payloads import make_payload
-
-    value = make_payload(kind, mb)
-    from airflow_ml_provider.datastore.serializers import serialize
-
-    _, data = serialize("payload", value)
-    out: dict[str, float] = {"bytes": float(len(data) if not isinstance(data, memoryview) else data.nbytes)}
-    path = folder / "raw.bin"
-    t0 = time.perf_counter()
-    with open(path, "wb") as fh:
-        fh.write(data)
-    t1 = time.perf_counter()
-    with open(path, "rb") as fh:
-        back = fh.read()
-    t2 = time.perf_counter()
-    out.update(bytes_save=t1 - t0, bytes_load=t2 - t1)
-    del back, data
-    path.unlink()
-
-    codec = folder / "codec.bin"
-    t0 = time.perf_counter()
-    if kind == "dataframe":
+def _codec_roundtrip(kind: str, value: Any) -> Any:
+    """Serialize and deserialize in memory with the store's format (no file, no hashing)."""
+    if kind.startswith("dataframe"):
         import pyarrow as pa
 
         table = pa.Table.from_pandas(value, preserve_index=True)
-        with pa.OSFile(str(codec), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)
         del table
-        t1 = time.perf_counter()
-        back = pa.ipc.open_file(pa.memory_map(str(codec))).read_all().to_pandas()
-    elif kind == "ndarray":
+        return pa.ipc.open_stream(sink.getvalue()).read_all().to_pandas()
+    if kind == "ndarray":
         import numpy as np
 
-        np.save(codec, value)
-        codec = codec.with_suffix(".bin.npy") if not codec.exists() else codec
+        buf = io.BytesIO()
+        np.save(buf, value)
+        buf.seek(0)
+        return np.load(buf)
+    return pickle.loads(pickle.dumps(value, protocol=5))
+
+
+def _floor(kind: str, mb: int, folder: Path) -> dict[str, float]:
+    import numpy as np
+
+    from airflow_ml_provider.datastore.serializers import serialize
+    from benchmarks.payloads import make_payload, touch
+
+    value = make_payload(kind, mb)
+    t0 = time.perf_counter()
+    back = _codec_roundtrip(kind, value)
+    touch(back)
+    out: dict[str, float] = {"codec": time.perf_counter() - t0}
+    del back
+    _, data = serialize("payload", value)
+    view = memoryview(data).cast("B")
+    out["bytes"] = float(view.nbytes)
+    path = folder / "raw.bin"
+    t0 = time.perf_counter()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        for i in range(0, view.nbytes, CHUNK):
+            os.write(fd, view[i : i + CHUNK])
         t1 = time.perf_counter()
-        back = np.load(codec)
-    else:
-        with open(codec, "wb") as fh:
-            pickle.dump(value, fh, protocol=5)
-        t1 = time.perf_counter()
-        with open(codec, "rb") as fh:
-            back = pickle.load(fh)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     t2 = time.perf_counter()
-    assert len(back) == len(value)
-    out.update(codec_save=t1 - t0, codec_load=t2 - t1)
-    codec.unlink()
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        words = np.frombuffer(mm, dtype=np.uint64, count=len(mm) // 8)
+        words.sum()  # every byte read
+        del words  # release the buffer before the map closes
+    t3 = time.perf_counter()
+    out.update(bytes_write=t1 - t0, fsync=t2 - t1, bytes_read=t3 - t2)
+    path.unlink()
     return out
 
 
 # -- one variant, one repetition -----------------------------------------------------------------
 def _figures(ws: Workspace, wall: float, single_process: bool) -> dict[str, float]:
     m = ws.read_marks()
+    touch = m["consume_loaded"]["touch_s"]
     if single_process:
-        rt = m["consume_entry"]["t"] - m["start_user_end"]["t"] + m["consume_loaded"]["load_s"]
-        return {"roundtrip": rt, "wall": wall}
+        rt = m["consume_entry"]["t"] - m["start_user_end"]["t"] + m["consume_loaded"]["load_s"] + touch
+        return {"roundtrip": rt, "touch": touch, "wall": wall}
     save = m["start_exit"]["t"] - m["start_user_end"]["t"]
     load = m["consume_loaded"]["load_s"]
     fig = {
-        "roundtrip": save + load,
+        "roundtrip": save + load + touch,
         "save": save,
         "load": load,
+        "touch": touch,
         "wall": wall,
         "gap": m["consume_entry"]["t"] - m["start_exit"]["t"],
     }
@@ -192,25 +222,32 @@ def run_variant(ws: Workspace, variant: str, kind: str, mb: int, rep: int, s3: d
     ws.reset_marks()
     extra = {"BENCH_KIND": kind, "BENCH_MB": str(mb)}
     log = ws.base / f"large-{variant}-{kind}-{rep}.log"
-    if variant in ("mlp-local", "mlp-s3", "metaflow"):
+    if variant in FLOW_VARIANTS:
         folder = ws.dir(f"large-{variant}")
-        flow_file = write_flow(folder / "large_data_flow.py", FLOW, "metaflow" if variant == "metaflow" else "mlp")
-        if variant == "mlp-s3":
+        metaflow = variant.startswith("metaflow")
+        flow_file = common.write_flow(folder / "large_data_flow.py", FLOW, "metaflow" if metaflow else "mlp")
+        prefix = f"{variant}-{kind}-{rep}"
+        root = str(folder / "artifacts")
+        if variant.endswith("-s3"):  # both systems on the same moto_server, a fresh prefix each run
             assert s3 is not None
-            root = f"s3://{s3['bucket']}/large-{kind}-{rep}"
+            root = f"s3://{s3['bucket']}/{prefix}"
             extra.update(s3["env"])
-        else:
-            root = str(folder / "artifacts")
+            extra.update(METAFLOW_DEFAULT_DATASTORE="s3", METAFLOW_S3_ENDPOINT_URL=s3["env"]["AWS_ENDPOINT_URL_S3"])
+            extra["METAFLOW_DATASTORE_SYSROOT_S3"] = root
         # every repetition starts from an empty store for every system (the folder is fresh):
         # with a shared one, Metaflow's content-addressed store skipped rewriting the payload from
         # the second repetition on (save 17.7 s -> 2 s) while ours wrote it again
         extra["METAFLOW_DATASTORE_SYSROOT_LOCAL"] = str(folder / "metaflow_store")
         env = ws.env(dags=folder, artifacts=root, **extra)
-        argv = [PY, str(flow_file), "--no-pylint", "run"] if variant == "metaflow" else [PY, str(flow_file), "run"]
+        argv = [PY, str(flow_file), "--no-pylint", "run"] if metaflow else [PY, str(flow_file), "run"]
         wall = run_cmd(argv, env, folder, log)
         fig = _figures(ws, wall, single_process=False)
-        if variant == "mlp-s3":
-            s3["clean"](f"large-{kind}-{rep}/")
+        if variant.endswith("-s3"):
+            fig["size"] = float(s3["size"](f"{prefix}/"))
+            s3["clean"](f"{prefix}/")
+        else:
+            store = folder / ("metaflow_store" if metaflow else "artifacts")
+            fig["size"] = float(common.tree_bytes(store))
     elif variant == "xcom":
         ws.migrate()
         dags = ws.dir("large-xcom-dags")
@@ -231,9 +268,11 @@ def run_variant(ws: Workspace, variant: str, kind: str, mb: int, rep: int, s3: d
             [PY, "-m", "benchmarks.bench_large_data", "--floor", kind, str(mb), str(folder)], ws.env(), folder, log
         )
         doc = json.loads(log.read_text().strip().splitlines()[-1])
-        prefix = "bytes" if variant == "floor-bytes" else "codec"
-        save, load = doc[f"{prefix}_save"], doc[f"{prefix}_load"]
-        fig = {"roundtrip": save + load, "save": save, "load": load, "wall": out, "size": doc["bytes"]}
+        if variant == "floor-bytes":
+            fig = {"roundtrip": doc["bytes_write"] + doc["bytes_read"], "save": doc["bytes_write"]}
+            fig.update(load=doc["bytes_read"], fsync=doc["fsync"], size=doc["bytes"], wall=out)
+        else:
+            fig = {"roundtrip": doc["codec"], "wall": out}
     fig["load_avg"] = loadavg()  # type: ignore[assignment]
     return fig
 
@@ -243,12 +282,16 @@ def start_s3() -> tuple[Any, dict]:
 
     from tests.fixtures.moto import start_moto_server
 
-    ctx = start_moto_server()
+    ctx = start_moto_server(timeout=180)  # a loaded 2-core machine starts it slowly
     url = ctx.__enter__()
     client = boto3.client(
         "s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
     )
     client.create_bucket(Bucket="bench")
+
+    def size(prefix: str) -> int:
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket="bench", Prefix=prefix)
+        return sum(obj["Size"] for page in pages for obj in page.get("Contents", []))
 
     def clean(prefix: str) -> None:
         for page in client.get_paginator("list_objects_v2").paginate(Bucket="bench", Prefix=prefix):
@@ -261,23 +304,26 @@ def start_s3() -> tuple[Any, dict]:
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
     }
-    return ctx, {"bucket": "bench", "env": env, "clean": clean}
+    return ctx, {"bucket": "bench", "env": env, "clean": clean, "size": size}
 
 
-VARIANTS = ["floor-bytes", "floor-codec", "mlp-local", "mlp-s3", "metaflow", "xcom"]
+VARIANTS = ["floor-bytes", "floor-codec", "mlp-local", "metaflow", "mlp-s3", "metaflow-s3", "xcom"]
+FLOW_VARIANTS = ("mlp-local", "metaflow", "mlp-s3", "metaflow-s3")
+KINDS = ("dataframe", "dataframe-text", "ndarray", "dict")
 UNSUPPORTED = {("xcom", "ndarray"): "Airflow's XCom serde has no ndarray serializer (numpy scalars only)"}
 
 
 def run(
     ws: Workspace,
-    mb: int = 512,
-    repeat: int = 3,
-    kinds: tuple[str, ...] = ("dataframe", "ndarray", "dict"),
+    mb: int = 190,
+    repeat: int = 5,
+    kinds: tuple[str, ...] = KINDS,
     variants: list[str] | None = None,
 ) -> list[Row]:
+    """Every variant once per repetition, in turn (alternated), then one row per metric."""
     variants = variants or VARIANTS
     rows: list[Row] = []
-    ctx, s3 = start_s3() if "mlp-s3" in variants else (None, None)
+    ctx, s3 = start_s3() if any(v.endswith("-s3") for v in variants) else (None, None)
     try:
         for kind in kinds:
             label = f"large data: {kind}" + (f" {mb} MiB" if kind != "dict" else " (1M small dicts)")
@@ -297,50 +343,46 @@ def run(
                         + ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in fig.items()),
                         flush=True,
                     )
-            for variant in variants:
-                if (variant, kind) in UNSUPPORTED:
-                    rows.append(Row(label, variant, "round trip", [], note=UNSUPPORTED[(variant, kind)]))
-                    continue
-                got = figs[variant]
-                loads = [f["load_avg"] for f in got]
-                base = None if variant == "floor-bytes" else "floor-bytes"
-                rows.append(
-                    Row(
-                        label,
-                        variant,
-                        "round trip",
-                        [f["roundtrip"] for f in got],
-                        baseline=base,
-                        loads=loads,
-                        note="" if got else "failed",
-                    )
-                )
-                if got and "save" in got[0]:
-                    rows.append(Row(label, variant, "save", [f["save"] for f in got], baseline=base))
-                    rows.append(Row(label, variant, "load", [f["load"] for f in got], baseline=base))
-                if got and "consume_after_load" in got[0]:
-                    rows.append(
-                        Row(
-                            label,
-                            variant,
-                            "consume: after load to exit (re-persist)",
-                            [f["consume_after_load"] for f in got],
-                        )
-                    )
-                if got and not variant.startswith("floor"):
-                    rows.append(Row(label, variant, "wall", [f["wall"] for f in got], baseline="mlp-local"))
+            rows.extend(_rows(label, kind, variants, figs))
     finally:
         if ctx is not None:
             ctx.__exit__(None, None, None)
     return rows
 
 
+def _rows(label: str, kind: str, variants: list[str], figs: dict[str, list[dict]]) -> list[Row]:
+    """Data path vs floor-sum (floor-codec + floor-bytes of the same repetition), wall vs ours, sizes."""
+    rows: list[Row] = []
+    floors = list(zip(figs.get("floor-codec", []), figs.get("floor-bytes", []), strict=False))
+    if floors:
+        rows.append(Row(label, "floor-sum", "data path", [c["roundtrip"] + b["roundtrip"] for c, b in floors]))
+    for variant in variants:
+        got = figs[variant]
+        if (variant, kind) in UNSUPPORTED:
+            rows.append(Row(label, variant, "data path", [], note=UNSUPPORTED[(variant, kind)]))
+            continue
+        base = None if variant.startswith("floor") else "floor-sum"
+        loads = [f["load_avg"] for f in got]
+        rows.append(Row(label, variant, "data path", [f["roundtrip"] for f in got], baseline=base, loads=loads,
+                        note="" if got else "failed"))  # fmt: skip
+        for metric in ("save", "load", "touch", "fsync", "gap"):
+            if got and metric in got[0]:
+                rows.append(Row(label, variant, metric, [f[metric] for f in got]))
+        if got and not variant.startswith("floor"):
+            wall_base = "mlp-s3" if variant.endswith("-s3") else "mlp-local"
+            rows.append(Row(label, variant, "wall", [f["wall"] for f in got], baseline=wall_base))
+        if got and "size" in got[0]:
+            sizes = [f["size"] / (1 << 20) for f in got]
+            rows.append(Row(label, variant, "stored size", sizes, unit="MiB", baseline="floor-bytes"))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--floor", nargs=3, metavar=("KIND", "MB", "DIR"))
-    parser.add_argument("--mb", type=int, default=512)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--kinds", default="dataframe,ndarray,dict")
+    parser.add_argument("--mb", type=int, default=190)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--kinds", default=",".join(KINDS))
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()

@@ -1,13 +1,14 @@
 """The whole benchmark suite in one command; prints one table of medians and ratios.
 
-    .venv/bin/python benchmarks/run_all.py [--mb 512] [--repeat 3] [--only large,overhead,parse,dedup,fanout]
+    .venv/bin/python benchmarks/run_all.py [--mb 190] [--repeat 5] [--only large,tax,overhead,parse,dedup,fanout]
                                            [--out results.md] [--keep]
 
 Installs what it needs first: ``metaflow`` (a comparison only, never imported by the product)
 into this interpreter's environment with ``uv pip install --python <this python>`` (falling back
 to ``python -m pip``). Every baseline a ratio refers to is measured in the same invocation, in the
 same temporary workspace (AIRFLOW_HOME with SQLite, dags folders, artifact roots, moto_server).
-Each table row is the median of ``--repeat`` runs; ``ratio`` is median / the baseline's median
+Variants of one benchmark alternate within each repetition. Each table row shows min, median and
+max of ``--repeat`` runs and every run's value; ``ratio`` is median / the baseline's median
 (below 1 is faster than the baseline). ``loads`` are the 1/5/15-minute load averages after each
 run: the machine is shared, so read the numbers next to them.
 """
@@ -44,7 +45,7 @@ def ensure_installed() -> None:
     if not missing:
         return
     print(f"installing {missing} into {sys.prefix}", flush=True)
-    uv = shutil.which("uv")
+    uv = shutil.which("uv") or shutil.which("uv", path=str(Path(PY).parent))
     cmd = [uv, "pip", "install", "--python", PY, *missing] if uv else [PY, "-m", "pip", "install", *missing]
     subprocess.run(cmd, check=True)
 
@@ -90,11 +91,11 @@ def _fmt(value: float, unit: str) -> str:
 
 
 def print_table(rows: list[Row]) -> str:
-    """Markdown table: bench | variant | metric | median | runs | ratio vs baseline | note."""
+    """Markdown table: bench | variant | metric | min | median | max | runs | ratio vs baseline | note."""
     index = {(r.bench, r.metric, r.variant): r for r in rows}
     lines = [
-        "| benchmark | variant | metric | median | unit | runs | ratio | vs | loads (1/5/15 min) | note |",
-        "|---|---|---|---:|---|---|---:|---|---|---|",
+        "| benchmark | variant | metric | min | median | max | unit | runs | ratio | vs | loads (1/5/15 min) | note |",
+        "|---|---|---|---:|---:|---:|---|---|---:|---|---|---|",
     ]
     for r in rows:
         ratio, vs = "", ""
@@ -103,8 +104,10 @@ def print_table(rows: list[Row]) -> str:
             ratio, vs = f"{r.median / base.median:.2f}x", base.variant
         runs = ", ".join(_fmt(v, r.unit) for v in r.values)
         loads = "; ".join(r.loads)
+        lo, hi = (min(r.values), max(r.values)) if r.values else (float("nan"), float("nan"))
         lines.append(
-            f"| {r.bench} | {r.variant} | {r.metric} | {_fmt(r.median, r.unit)} | {r.unit} | {runs} "
+            f"| {r.bench} | {r.variant} | {r.metric} | {_fmt(lo, r.unit)} | {_fmt(r.median, r.unit)} "
+            f"| {_fmt(hi, r.unit)} | {r.unit} | {runs} "
             f"| {ratio} | {vs} | {loads} | {r.note} |"
         )
     return "\n".join(lines)
@@ -112,6 +115,7 @@ def print_table(rows: list[Row]) -> str:
 
 BENCHES = {
     "large": "benchmarks.bench_large_data",
+    "tax": "benchmarks.bench_import_tax",
     "overhead": "benchmarks.bench_step_overhead",
     "parse": "benchmarks.bench_parse",
     "dedup": "benchmarks.bench_dedup",
@@ -121,8 +125,8 @@ BENCHES = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--mb", type=int, default=512, help="size of the DataFrame / array payloads (MiB)")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--mb", type=int, default=190, help="size of the DataFrame / array payloads (MiB)")
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--only", default=",".join(BENCHES))
     parser.add_argument("--width", type=int, default=500, help="fan-out width")
     parser.add_argument("--out", type=Path, default=None, help="also write the markdown report here")
