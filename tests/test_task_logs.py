@@ -7,7 +7,9 @@ Runs real flows with ``python flow.py run`` (steps forked from the warm starter,
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
@@ -260,6 +262,65 @@ def test_log_is_cut_at_its_cap_with_a_note(tmp_path: Path) -> None:
     assert stored.splitlines()[-1].endswith("[ml-provider] stdout cut at 2000 bytes: the rest was echoed "
                                             "to the console only")  # fmt: skip
     assert not (tmp_path / "stderr").exists()  # nothing written, nothing stored
+
+
+def test_a_slow_console_loses_no_stored_line(tmp_path: Path) -> None:
+    """The console reads nothing for 4 s while 500 KB wait in the pipes: the stored log is whole."""
+    script = textwrap.dedent("""
+        import sys
+        from pathlib import Path
+        from airflow_ml_provider.runtime.logcapture import LogCapture
+        out = Path(sys.argv[1])
+        def sink(stream, data):
+            (out / stream).write_bytes(data)
+        with LogCapture(sink, interval=60):
+            for i in range(5000):
+                print(f"line {i:04d} " + "x" * 90)
+        (out / "closed").write_text("yes")
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=airflow_env())  # fmt: skip
+    time.sleep(4)  # nobody reads the console meanwhile
+    assert not (tmp_path / "closed").exists(), "the step must wait for its log, as its writes would have"
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert out.count(b"\n") == 5000
+    stored = (tmp_path / "stdout").read_text().splitlines()
+    assert len(stored) == 5000 and stored[-1].endswith("line 4999 " + "x" * 90)
+
+
+def test_a_child_process_left_running_does_not_hold_the_step(tmp_path: Path) -> None:
+    """A background child keeps fds 1 and 2 open after the step: the step still ends at once, its log whole."""
+    script = textwrap.dedent("""
+        import subprocess, sys, time
+        from pathlib import Path
+        from airflow_ml_provider.runtime.logcapture import LogCapture
+        out = Path(sys.argv[1])
+        def sink(stream, data):
+            (out / stream).write_bytes(data)
+        with LogCapture(sink, interval=60):
+            print("before the child")
+            code = "import time; time.sleep(1); print('from the child', flush=True); time.sleep(30)"
+            child = subprocess.Popen([sys.executable, "-c", code])
+            (out / "child").write_text(str(child.pid))
+            print("last line of the step")
+            started = time.monotonic()
+        (out / "closed").write_text(f"{time.monotonic() - started:.2f}")
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=airflow_env())  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while not (tmp_path / "closed").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert float((tmp_path / "closed").read_text()) < 3
+        stored = (tmp_path / "stdout").read_text()
+        assert "before the child" in stored and "last line of the step" in stored
+        time.sleep(1.5)
+    finally:
+        os.kill(int((tmp_path / "child").read_text()), signal.SIGKILL)
+    out, _ = proc.communicate(timeout=30)
+    assert b"from the child" in out  # still echoed to the console, as without capture
 
 
 AIRFLOW_FLOW = '''

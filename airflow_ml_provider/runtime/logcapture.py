@@ -15,7 +15,9 @@ full pipe that only a Python thread could drain: a deadlock.
 The step process uploads the spools to ``<n>.stdout.log`` / ``<n>.stderr.log`` every
 ``min(heartbeat_interval, 5 s)`` when they grew (the wait stretches to 20x the last upload's
 duration, so a big log on a slow store costs at most ~5% of the time), and once more when the
-attempt ends. Each stream keeps at most ``MAX_LOG_BYTES`` (64 MB) per attempt, then a note line;
+attempt ends, after the tee has spooled everything the step wrote (a console that reads slowly
+holds the step as its own writes would have; a child process left running with the pipes does
+not). Each stream keeps at most ``MAX_LOG_BYTES`` (64 MB) per attempt, then a note line;
 the rest is still echoed. A step that crashes (a segmentation fault: ``faulthandler`` is on
 during the attempt, so its Python traceback is in stderr) or dies of SIGTERM leaves the tee
 alive, which then stores the whole log with a note line; a kill of the whole process group
@@ -47,6 +49,7 @@ from airflow_ml_provider.runtime.command import StepInvocation
 
 FLUSH_INTERVAL_S = 5.0
 MAX_LINE = 1 << 20  # a longer line without a newline is stored in pieces
+_DRAIN_TIMEOUT_S = 120.0
 _SPOOL_BUFFER = 256 << 10  # the tee process writes its spool in chunks of this, or when idle
 _F_SETPIPE_SZ = 1031  # Linux: a 1 MB pipe lets a chatty step run ahead of the tee
 
@@ -93,6 +96,7 @@ class LogCapture:
         pipes = [os.pipe() for _ in STREAMS]
         closed_r, closed_w = os.pipe()  # the step closes the capture: one byte; it died: EOF
         done_r, done_w = os.pipe()  # EOF when the tee has exited
+        synced_r, synced_w = os.pipe()  # one byte when the tee has spooled all the step wrote
         for _, write_end in pipes:
             with contextlib.suppress(OSError):
                 import fcntl
@@ -104,19 +108,20 @@ class LogCapture:
             try:
                 signal.signal(signal.SIGINT, signal.SIG_IGN)  # it must echo the step's KeyboardInterrupt
                 signal.signal(signal.SIGTERM, signal.SIG_IGN)  # it ends at EOF, when every writer is gone
-                for fd in (*(w for _, w in pipes), closed_w, done_r):
+                for fd in (*(w for _, w in pipes), closed_w, done_r, synced_r):
                     os.close(fd)
-                _tee([(read_end, fd, self._spools[name], name) for (read_end, _), fd, name in
-                      zip(pipes, (1, 2), STREAMS, strict=True)], self.limit)  # fmt: skip
-                self._orphaned(closed_r)
+                ends = zip(pipes, (1, 2), STREAMS, strict=True)
+                streams = [(read_end, fd, self._spools[name], name) for (read_end, _), fd, name in ends]
+                if not _tee(streams, self.limit, closed_r, synced_w):
+                    self._orphaned()  # the step died without closing the capture
             except BaseException:
                 code = 1
             finally:
                 os._exit(code)
         self._pid = pid
-        for fd in (*(r for r, _ in pipes), closed_r, done_w):
+        for fd in (*(r for r, _ in pipes), closed_r, done_w, synced_w):
             os.close(fd)
-        self._fds = [closed_w, done_r]
+        self._fds = [closed_w, done_r, synced_r]
         for target, (_, write_end) in zip((1, 2), pipes, strict=True):
             self._saved[target] = os.dup(target)
             os.dup2(write_end, target)
@@ -126,15 +131,13 @@ class LogCapture:
         self._thread = threading.Thread(target=self._loop, name="ml-provider-logs", daemon=True)
         self._thread.start()
 
-    def _orphaned(self, closed: int) -> None:
+    def _orphaned(self) -> None:
         """In the tee, after EOF: if the step died before closing the capture, store the log for it.
 
         A crash (segmentation fault, ``os._exit`` in a C library) or a SIGTERM ends the step without
         its final upload; the tee outlives it and has every line. A kill of the whole process group
         (``@timeout``, the runner stopping) takes the tee too: then the last periodic upload stays.
         """
-        if os.read(closed, 1):  # waits while the step lives (it may have closed fds 1 and 2 itself)
-            return  # the step closed the capture: it uploads
         signal.alarm(60)  # never linger on an unreachable store
         note = b"[ml-provider] the step process ended without closing its log (crashed or killed)"
         _write_all(self._spools["stderr"], format_lines([note], time.time()))
@@ -181,7 +184,7 @@ class LogCapture:
         for stream in (sys.stdout, sys.stderr):
             _flush(stream)
         self._stop.set()
-        closed_w, done_r = self._fds
+        closed_w, done_r, synced_r = self._fds
         with contextlib.suppress(OSError):
             os.write(closed_w, b"x")  # the tee must not upload too
         self._undo()
@@ -189,7 +192,7 @@ class LogCapture:
             faulthandler.disable()
         if self._thread is not None:
             self._thread.join(timeout=30)
-        self._wait_tee(done_r, timeout=2.0)
+        self._wait_tee(done_r, synced_r)
         self._upload(final=True)
         for fd in (*self._fds, *self._spools.values()):
             with contextlib.suppress(OSError):
@@ -203,10 +206,14 @@ class LogCapture:
                 os.close(saved)
         self._saved.clear()
 
-    def _wait_tee(self, done: int, timeout: float) -> None:
-        """Wait for the tee to drain and exit; one still echoing a lingering child process is left to it."""
+    def _wait_tee(self, done: int, synced: int) -> None:
+        """Wait until the tee has spooled all the step wrote: it exited, or a child process still holds
+        the pipes (then the tee goes on echoing it). A console that reads slowly holds the step here,
+        as it would have held its writes without capture; after ``_DRAIN_TIMEOUT_S`` the log is
+        stored as far as it got."""
         with contextlib.suppress(OSError, ValueError):
-            select.select([done], [], [], timeout)
+            if not select.select([done, synced], [], [], _DRAIN_TIMEOUT_S)[0]:
+                self.warn(f"the log was still being echoed after {_DRAIN_TIMEOUT_S:g}s; storing what it has")
         with contextlib.suppress(ChildProcessError):
             os.waitpid(self._pid, os.WNOHANG)
 
@@ -226,21 +233,36 @@ def _flush(stream: object) -> None:
         stream.flush()  # type: ignore[attr-defined]
 
 
-def _tee(streams: list[tuple[int, int, int, str]], limit: int) -> None:
-    """The tee process's loop: echo each read end to its fd, spool stamped lines; until every EOF."""
+def _tee(streams: list[tuple[int, int, int, str]], limit: int, closed: int, synced: int) -> bool:
+    """The tee process's loop: echo each read end to its fd, spool stamped lines; until every EOF.
+
+    When the step closes the capture (one byte on ``closed``) the tee notes how many bytes the
+    step left in each pipe; once it has read and spooled them it writes one byte on ``synced``,
+    so the step uploads a complete log even while a child process it started still holds the
+    pipes (and keeps being echoed). Returns whether the step closed the capture (False: it died).
+    """
     poller = select.poll()
     state: dict[int, dict] = {}
     for read_end, echo, spool, name in streams:
         poller.register(read_end, select.POLLIN)
         state[read_end] = {"echo": echo, "spool": spool, "name": name, "pending": b"", "size": 0,
                            "cut": False, "buffer": bytearray()}  # fmt: skip
+    poller.register(closed, select.POLLIN)
+    step_closed: bool | None = None
+    left: dict[int, int] = {}  # bytes the step wrote before closing, not read yet
     last_write = time.monotonic()
     while state:
         events = poller.poll(100)
         now = time.time()
         for read_end, _ in events:
+            if read_end == closed:
+                step_closed = bool(os.read(closed, 1))
+                poller.unregister(closed)
+                left = {fd: _unread(fd) for fd in state}
+                continue
             st = state[read_end]
             data = os.read(read_end, 1 << 16)
+            left[read_end] = left.get(read_end, 0) - len(data)
             if data:
                 if st["echo"] is not None and not _write_all(st["echo"], data):
                     st["echo"] = None  # the console went away: keep storing
@@ -251,12 +273,32 @@ def _tee(streams: list[tuple[int, int, int, str]], limit: int) -> None:
             _write_all(st["spool"], st["buffer"])
             poller.unregister(read_end)
             del state[read_end]
-        if not events or time.monotonic() - last_write > 0.5:
+        drained = step_closed is not None and all(n <= 0 for n in left.values())
+        if not events or drained or time.monotonic() - last_write > 0.5:
             for st in state.values():
                 if st["buffer"]:
                     _write_all(st["spool"], st["buffer"])
                     st["buffer"].clear()
             last_write = time.monotonic()
+        if drained and synced >= 0:
+            _write_all(synced, b"s")
+            os.close(synced)
+            synced = -1
+    if step_closed is None:  # every writer closed fds 1 and 2 first: wait for the step to close or die
+        step_closed = bool(os.read(closed, 1))
+    return step_closed
+
+
+def _unread(fd: int) -> int:
+    """Bytes waiting in a pipe (FIONREAD); 0 where that cannot be asked."""
+    try:
+        import fcntl
+        import struct
+        import termios
+
+        return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+    except (ImportError, OSError):
+        return 0
 
 
 def _stamp(st: dict, data: bytes, now: float, limit: int) -> None:
