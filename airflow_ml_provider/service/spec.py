@@ -22,7 +22,7 @@ _ENDPOINT_MARK = "__ml_endpoint__"
 RESERVED_ROUTES = frozenset({"health", "ready", "docs", "redoc", "openapi.json", "openapi"})
 
 
-class ServiceSpecError(ValueError):
+class ServiceSpecError(MLProviderError, ValueError):
     """A WebServiceSpec subclass is declared wrongly (raised before the server starts)."""
 
 
