@@ -1,7 +1,7 @@
 """Metaflow's ``metaflow.exception`` names, so ``from airflow_ml_provider.exception import ...`` works
 where Metaflow code imported them from ``metaflow.exception``."""
 
-from airflow_ml_provider.dsl.exceptions import MetaflowException
+from airflow_ml_provider.dsl.exceptions import ExternalCommandFailed, MetaflowException
 from airflow_ml_provider.dsl.exceptions import StepException as MetaflowExceptionWrapper
 from airflow_ml_provider.dsl.flowspec import (
     InvalidNextError as InvalidNextException,
@@ -13,6 +13,7 @@ from airflow_ml_provider.dsl.flowspec import (
 )
 
 __all__ = [
+    "ExternalCommandFailed",
     "InvalidNextException",
     "MergeArtifactsError",
     "MetaflowException",

@@ -80,3 +80,22 @@ def test_origin_pathspec_of_a_resumed_run_and_its_reused_tasks(runs: dict[str, s
     assert resumed["join"].task.origin_pathspec is None  # the step resumed from ran again
     assert Run(f"LineageFlow/{runs['first']}").origin_pathspec is None
     assert resumed.data.total == 12
+
+
+def test_step_children_run_parent_and_step_origin(runs: dict[str, str]) -> None:
+    run = Run(f"LineageFlow/{runs['first']}")
+    assert run.parent.id == "LineageFlow"
+    assert [s.id for s in run["start"].child_steps] == ["work"]
+    assert [s.id for s in run["work"].child_steps] == ["join"]
+    assert list(run["end"].child_steps) == []
+    resumed = Run(f"LineageFlow/{runs['second']}")
+    assert resumed["work"].origin_pathspec == f"LineageFlow/{runs['first']}/work"
+    assert resumed["end"].origin_pathspec is None
+
+
+def test_metaflow_module_names_import() -> None:
+    from airflow_ml_provider import current
+    from airflow_ml_provider.exception import ExternalCommandFailed, MetaflowException
+    from airflow_ml_provider.metaflow_current import current as metaflow_current
+
+    assert metaflow_current is current and issubclass(ExternalCommandFailed, MetaflowException)

@@ -178,6 +178,8 @@ def test_tag_api(root: str, client_at: str) -> None:
         run.remove_tag("user:alice")
     with pytest.raises(ValueError, match="non-empty string"):
         run.add_tag("")
+    with pytest.raises(ValueError, match="at least one tag"):
+        run.replace_tags([], [])
 
 
 # -- liveness ------------------------------------------------------------------------------------

@@ -342,6 +342,11 @@ class Run:
         return self.tags - self.system_tags
 
     @property
+    def parent(self) -> Flow:
+        """The flow this run belongs to."""
+        return Flow(self.flow_name)
+
+    @property
     def origin_pathspec(self) -> str | None:
         """For a resumed run: ``Flow/<origin run id>``, else None."""
         return origin_pathspec(self.flow_name, self.metadata)
@@ -385,7 +390,10 @@ class Run:
         self.replace_tags([tag_to_remove], [tag_to_add])
 
     def replace_tags(self, tags_to_remove: Iterable[str], tags_to_add: Iterable[str]) -> None:
-        """Remove then add (as Metaflow: a tag in both lists ends up present)."""
+        """Remove then add (as Metaflow: a tag in both lists ends up present; both empty is an error)."""
+        tags_to_remove, tags_to_add = _check_tags(tags_to_remove), _check_tags(tags_to_add)
+        if not tags_to_remove and not tags_to_add:
+            raise ValueError("replace_tags: give at least one tag to remove or to add")
         self.remove_tags(tags_to_remove)
         self.add_tags(tags_to_add)
 

@@ -63,6 +63,25 @@ class StepLineage:
 
     flow_name: str
     run_id: str
+    id: str
+
+    def tasks(self) -> list[Task]: ...
+
+    @property
+    def child_steps(self) -> Iterator[Step]:
+        """The steps whose tasks started from this step's tasks, in the run's order."""
+        mine = {f"{self.id}/{t.id}" for t in self.tasks()}
+        for step in self.parent.steps():
+            first = next(iter(step.tasks()), None)
+            if first is not None and mine & set(first.metadata.get("parents") or []):
+                yield step
+
+    @property
+    def origin_pathspec(self) -> str | None:
+        """For a step a resumed run reused: the same step of the origin run, else None."""
+        first = next(iter(self.tasks()), None)
+        origin = first.origin_pathspec if first is not None else None
+        return origin.rsplit("/", 1)[0] if origin else None
 
     @property
     def parent(self) -> Run:

@@ -20,6 +20,10 @@ class MetaflowException(MLProviderError):
     """Base of the errors Metaflow code catches as ``MetaflowException`` (e.g. merge_artifacts misuse)."""
 
 
+class ExternalCommandFailed(MetaflowException):
+    """Metaflow's name for a failed external command; kept so code that catches it imports cleanly."""
+
+
 def qualified_name(exc_type: type) -> str:
     """``module.Name`` of an exception class, e.g. ``builtins.ValueError`` (Metaflow's form)."""
     return f"{exc_type.__module__}.{exc_type.__name__}"
