@@ -13,6 +13,7 @@ fi
 if [ -f scripts/install_browser.sh ]; then
   bash scripts/install_browser.sh
 fi
+bash scripts/install_postgres.sh  # PostgreSQL binaries for the running-Airflow tests
 .venv/bin/ruff check .
 .venv/bin/lint-imports  # layer contracts: .importlinter
 .venv/bin/python -m pytest "$@"

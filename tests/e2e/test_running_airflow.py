@@ -1,6 +1,7 @@
 """Flows behave as Airflow users expect on a RUNNING Airflow (api-server, scheduler, dag-processor).
 
-One stack, one flow, several runs: discovery with default settings, trigger with conf through
+The stack (tests/e2e/conftest.py) runs on PostgreSQL with LocalExecutor and an S3 artifact root.
+One flow, several runs: discovery with default settings, trigger with conf through
 the REST API, refused bad conf, a retry that absorbs a failure, a failed run fixed by clearing the
 task, a resume that reuses the successful steps, and a three-date backfill; every result is read
 back through the client.
@@ -8,16 +9,13 @@ back through the client.
 
 from __future__ import annotations
 
-import shutil
 import time
-from pathlib import Path
 
 import pytest
 
-from airflow_ml_provider.client import Flow, Run, namespace, set_artifact_root
-from tests.fixtures.airflow_stack import AirflowStack, start_stack
+from airflow_ml_provider.client import Flow, Run, namespace
+from tests.fixtures.airflow_stack import AirflowStack
 
-HERE = Path(__file__).parent
 DAG = "E2EFlow"
 
 
@@ -25,25 +23,6 @@ DAG = "E2EFlow"
 def every_users_runs():
     """Runs here are triggered through the REST API by admin: read them all, not only user:<you>."""
     namespace(None)
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory) -> AirflowStack:
-    base = tmp_path_factory.mktemp("e2e")
-    marker = base / "fail-fragile"
-    running = start_stack(base, {"E2E_MARKER": str(marker)})
-    running.marker = marker  # type: ignore[attr-defined]
-    set_artifact_root(str(running.artifact_root))
-    try:
-        shutil.copy(HERE / "dags" / "e2e_flow.py", running.dags)
-        running.wait_for(f"DAG {DAG} parsed", lambda: running.request("GET", f"/api/v2/dags/{DAG}")[0] == 200,
-                         timeout=240)  # fmt: skip
-        status, body = running.request("PATCH", f"/api/v2/dags/{DAG}", {"is_paused": False})
-        assert status == 200, body
-        yield running
-    finally:
-        set_artifact_root(None)
-        running.stop()
 
 
 def _trigger(stack: AirflowStack, conf: dict) -> str:
