@@ -280,6 +280,8 @@ def _tee(streams: list[tuple[int, int, int, str]], limit: int, closed: int, sync
                     _write_all(st["spool"], st["buffer"])
                     st["buffer"].clear()
             last_write = time.monotonic()
+        if drained and step_closed is False:  # the step died: what it wrote is spooled; its
+            return False  # children, if any still hold the pipes, are left to themselves
         if drained and synced >= 0:
             _write_all(synced, b"s")
             os.close(synced)
