@@ -68,8 +68,12 @@ def loadavg() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def run_once(base: Path, tasks: int, lines: int, cold: bool) -> tuple[float, float, str]:
-    """``(wall seconds, client read seconds, run id)`` of one fresh run; raises if a log is wrong."""
+def run_once(base: Path, tasks: int, lines: int, cold: bool) -> tuple[float, float, float, str]:
+    """``(wall s, client read s, longest inner task's duration_s, run id)`` of one fresh run.
+
+    Raises if a log is wrong. ``duration_s`` is the runtime's own measure of an attempt (user code
+    included, so a step blocked on a full output pipe shows here).
+    """
     folder = Path(tempfile.mkdtemp(dir=base))
     (folder / "flow.py").write_text(FLOW.format(tasks=tasks, lines=lines))
     root = folder / "store"
@@ -96,11 +100,12 @@ def run_once(base: Path, tasks: int, lines: int, cold: bool) -> tuple[float, flo
             if got != want:
                 raise SystemExit(f"{task.pathspec} {stream}: {len(got)} lines, not the {lines} expected")
     read = time.perf_counter() - started
+    longest = max(float(t.metadata.get("duration_s") or 0) for t in run["inner"].tasks())
     console_lines = (folder / "console.log").read_bytes().count(b"\n")
     if console_lines < 2 * tasks * lines:
         raise SystemExit(f"the console got {console_lines} lines, fewer than the {2 * tasks * lines} printed")
     set_artifact_root(None)
-    return wall, read, run.id
+    return wall, read, longest, run.id
 
 
 def summary(values: list[float]) -> str:
@@ -119,16 +124,19 @@ def main() -> None:
     print(f"# large logs: {args.tasks} tasks x {args.lines} stdout + {args.lines} stderr lines, "
           f"{'cold' if args.cold else 'warm'} start, {os.cpu_count()} cores; load average {loadavg()}")  # fmt: skip
     try:
-        baseline, _, _ = run_once(base, args.tasks, 0, args.cold)
+        baseline, _, _, _ = run_once(base, args.tasks, 0, args.cold)
         print(f"baseline (0 lines): {baseline:.2f}s  load {loadavg()}")
-        walls, reads = [], []
+        walls, reads, steps = [], [], []
         for rep in range(args.reps):
-            wall, read, run_id = run_once(base, args.tasks, args.lines, args.cold)
+            wall, read, longest, run_id = run_once(base, args.tasks, args.lines, args.cold)
             walls.append(wall)
             reads.append(read)
-            print(f"rep {rep + 1}: wall {wall:.2f}s  client read of all logs {read:.2f}s  load {loadavg()}  ({run_id})")
+            steps.append(longest)
+            print(f"rep {rep + 1}: wall {wall:.2f}s  longest inner task {longest:.2f}s  client read of all logs "
+                  f"{read:.2f}s  load {loadavg()}  ({run_id})")  # fmt: skip
         print(f"wall           {summary(walls)}  (s; baseline with 0 lines {baseline:.2f})")
         print(f"logging cost   {summary([w - baseline for w in walls])}  (s; wall - baseline)")
+        print(f"longest task   {summary(steps)}  (s; an inner task's duration_s)")
         print(f"client read    {summary(reads)}  (s; Task.stdout + Task.stderr of {args.tasks} tasks)")
         print(f"load average at the end: {loadavg()}")
     finally:
