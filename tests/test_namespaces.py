@@ -66,3 +66,11 @@ def test_namespace_none_sees_all_and_default_namespace_goes_back(store: FlowData
     assert default_namespace() == "user:alice" == get_namespace()
     with pytest.raises(MetaflowNamespaceMismatch):
         Run(f"{FLOW}/b1")
+
+
+def test_namespace_check_false_reads_one_object_whatever_the_namespace(store: FlowDatastore) -> None:
+    """The UI's copied line uses Metaflow's ``_namespace_check=False``: this exact object, for anyone."""
+    assert Task(f"{FLOW}/b1/end/0", _namespace_check=False)["who"].data == "bob"
+    assert Run(f"{FLOW}/b1", _namespace_check=False).id == "b1"
+    assert Step(f"{FLOW}/b1/end", _namespace_check=False).id == "end"
+    assert get_namespace() == "user:alice"  # nothing changed for the rest of the session

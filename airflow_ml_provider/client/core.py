@@ -130,12 +130,16 @@ class Task(TaskLogs, TaskLineage):
     """One task of a step (its latest successful attempt unless ``attempt`` is given)."""
 
     def __init__(
-        self, pathspec: str, attempt: int | None = None, _meta: dict[str, Any] | None = None, _checked: bool = False
+        self,
+        pathspec: str,
+        attempt: int | None = None,
+        _meta: dict[str, Any] | None = None,
+        _namespace_check: bool = True,
     ) -> None:
         flow, run, step, task = _split_pathspec(pathspec, 4, "Task")
         self._store = FlowDatastore(flow, store_backend())
         self.flow_name, self.run_id, self.step_name, self.id = flow, run, step, task
-        if not _checked:
+        if _namespace_check:
             check_run_namespace(self._store, run, pathspec)
         if _meta is None:
             if attempt is None:
@@ -210,7 +214,7 @@ class Task(TaskLogs, TaskLineage):
 
     def attempts(self) -> list[Task]:
         numbers = self._store.attempts(self.run_id, self.step_name, self.id)
-        return [Task(self.pathspec, attempt=n, _checked=True) for n in numbers]
+        return [Task(self.pathspec, attempt=n, _namespace_check=False) for n in numbers]
 
     def __repr__(self) -> str:
         return f"Task('{self.pathspec}')"
@@ -223,11 +227,11 @@ def _task_sort_key(task_id: str) -> tuple[int, ...]:
 class Step(StepLineage):
     """One step of a run; ``tasks()`` in foreach order."""
 
-    def __init__(self, pathspec: str, _checked: bool = False) -> None:
+    def __init__(self, pathspec: str, _namespace_check: bool = True) -> None:
         flow, run, step = _split_pathspec(pathspec, 3, "Step")
         self._store = FlowDatastore(flow, store_backend())
         self.flow_name, self.run_id, self.id = flow, run, step
-        if not _checked:
+        if _namespace_check:
             check_run_namespace(self._store, run, pathspec)
         if not self._store.task_ids(run, step):
             raise ObjectNotFound(f"no step {pathspec}")
@@ -241,13 +245,13 @@ class Step(StepLineage):
         return sorted(self._store.task_ids(self.run_id, self.id), key=_task_sort_key)
 
     def tasks(self) -> list[Task]:
-        return [Task(f"{self.pathspec}/{t}", _checked=True) for t in self.task_ids()]
+        return [Task(f"{self.pathspec}/{t}", _namespace_check=False) for t in self.task_ids()]
 
     def __iter__(self) -> Iterator[Task]:
         return iter(self.tasks())
 
     def __getitem__(self, task_id: str) -> Task:
-        return Task(f"{self.pathspec}/{task_id}", _checked=True)
+        return Task(f"{self.pathspec}/{task_id}", _namespace_check=False)
 
     @property
     def task(self) -> Task:
@@ -261,7 +265,7 @@ class Step(StepLineage):
 class Run:
     """One flow run (= one Airflow DAG run). Accepts store run ids or raw Airflow run ids."""
 
-    def __init__(self, pathspec: str, _meta: dict[str, Any] | None = None) -> None:
+    def __init__(self, pathspec: str, _meta: dict[str, Any] | None = None, _namespace_check: bool = True) -> None:
         flow, _, run = pathspec.partition("/")
         if not run:
             raise ValueError("Run pathspec must look like Flow/run_id")
@@ -270,7 +274,7 @@ class Run:
         meta = _meta or self._store.read_run(self.id)
         if meta is None:
             raise ObjectNotFound(f"no run {flow}/{run}")
-        if _meta is None:
+        if _meta is None and _namespace_check:
             check_namespace(meta.get("tags"), pathspec)
         self.metadata = meta
 
@@ -282,13 +286,13 @@ class Run:
         """Steps that ran, in the flow's order (start first)."""
         order = {name: i for i, name in enumerate(self.metadata.get("steps") or [])}
         names = sorted(self._store.step_names(self.id), key=lambda s: (order.get(s, len(order)), s))
-        return [Step(f"{self.pathspec}/{s}", _checked=True) for s in names]
+        return [Step(f"{self.pathspec}/{s}", _namespace_check=False) for s in names]
 
     def __iter__(self) -> Iterator[Step]:
         return iter(self.steps())
 
     def __getitem__(self, step: str) -> Step:
-        return Step(f"{self.pathspec}/{step}", _checked=True)
+        return Step(f"{self.pathspec}/{step}", _namespace_check=False)
 
     def __contains__(self, step: str) -> bool:
         return step in self._store.step_names(self.id)
@@ -296,7 +300,7 @@ class Run:
     @property
     def end_task(self) -> Task | None:
         try:
-            return Task(f"{self.pathspec}/end/0", _checked=True)
+            return Task(f"{self.pathspec}/end/0", _namespace_check=False)
         except KeyError:
             return None
 

@@ -26,7 +26,7 @@ class TaskLineage:
         """The step this task belongs to."""
         from airflow_ml_provider.client.core import Step
 
-        return Step(f"{self.flow_name}/{self.run_id}/{self.step_name}", _checked=True)
+        return Step(f"{self.flow_name}/{self.run_id}/{self.step_name}", _namespace_check=False)
 
     @property
     def parent_tasks(self) -> Iterator[Task]:
@@ -34,7 +34,7 @@ class TaskLineage:
         from airflow_ml_provider.client.core import Task
 
         for parent in self.metadata.get("parents") or []:
-            yield Task(f"{self.flow_name}/{self.run_id}/{parent}", _checked=True)
+            yield Task(f"{self.flow_name}/{self.run_id}/{parent}", _namespace_check=False)
 
     @property
     def child_tasks(self) -> Iterator[Task]:

@@ -106,7 +106,8 @@ def artifact_card(
     """Name, type, size, content key, preview, download link and the client-API line."""
     key = str(rec.get("key") or "")
     pathspec = f"{meta['flow_name']}/{meta['run_id']}/{step}/{task_id}"
-    line = f"from airflow_ml_provider import Task; Task({pathspec!r})[{name!r}].data"
+    # _namespace_check=False (Metaflow's argument): this exact task, whoever's namespace the reader is in
+    line = f"from airflow_ml_provider import Task; Task({pathspec!r}, _namespace_check=False)[{name!r}].data"
     download = urls.blob(meta["dag_id"], meta["run_id"], step, task_id, key)
     new = " <span class='badge s-success'>new</span>" if is_new else ""
     return (

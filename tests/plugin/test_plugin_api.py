@@ -118,7 +118,7 @@ def test_run_page_shows_every_preview_kind(airflow_server):
         "&quot;adam&quot;",
         "src='data:image/png;base64,iVBOR",
         "download bytes",
-        "Task(&#x27;TableFlow/" + s.ids["run_a"] + "/train/0&#x27;)[&#x27;df&#x27;].data",
+        "Task(&#x27;TableFlow/" + s.ids["run_a"] + "/train/0&#x27;, _namespace_check=False)[&#x27;df&#x27;].data",
         "c0dec0de",
         "user:admin",
         "&quot;alpha&quot;: 0.5",
