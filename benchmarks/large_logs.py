@@ -108,6 +108,21 @@ def run_once(base: Path, tasks: int, lines: int, cold: bool) -> tuple[float, flo
     return wall, read, longest, run.id
 
 
+def capture_overhead(base: Path, times: int) -> list[float]:
+    """Seconds of one ``LogCapture`` around a one-line step (fork of the tee, pipes, final upload)."""
+    from airflow_ml_provider.datastore import FlowDatastore, LocalBackend
+    from airflow_ml_provider.runtime.logcapture import LogCapture
+
+    store = FlowDatastore("OverheadFlow", LocalBackend(str(base / "overhead")))
+    out = []
+    for i in range(times):
+        started = time.perf_counter()
+        with LogCapture(lambda stream, data, i=i: store.write_log("r", "s", str(i), 0, stream, data), interval=60):
+            os.write(1, b"one line\n")
+        out.append(time.perf_counter() - started)
+    return out
+
+
 def summary(values: list[float]) -> str:
     return f"min {min(values):.2f}  median {statistics.median(values):.2f}  max {max(values):.2f}"
 
@@ -119,11 +134,17 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=10_000)
     parser.add_argument("--cold", action="store_true", help="fresh step processes (no warm starter)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--capture-overhead", type=int, default=0, metavar="N",
+                        help="only time N captures of a one-line step, in this process (ms)")  # fmt: skip
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="mlp-large-logs-"))
     print(f"# large logs: {args.tasks} tasks x {args.lines} stdout + {args.lines} stderr lines, "
           f"{'cold' if args.cold else 'warm'} start, {os.cpu_count()} cores; load average {loadavg()}")  # fmt: skip
     try:
+        if args.capture_overhead:
+            per = [t * 1000 for t in capture_overhead(base, args.capture_overhead)]
+            print(f"capture per attempt  {summary(per)}  (ms; {args.capture_overhead} times; load {loadavg()})")
+            return
         baseline, _, _, _ = run_once(base, args.tasks, 0, args.cold)
         print(f"baseline (0 lines): {baseline:.2f}s  load {loadavg()}")
         walls, reads, steps = [], [], []
