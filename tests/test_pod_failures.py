@@ -116,6 +116,9 @@ def cluster(monkeypatch, tmp_path, airflow_home):
     monkeypatch.setenv("AIRFLOW_CONN_KUBERNETES_DEFAULT", json.dumps(conn))
     monkeypatch.setenv("AIRFLOW__ML_PROVIDER__EXECUTION_MODE", "kubernetes")
     fake = FakeCluster()
+    from airflow_ml_provider.client import default_namespace, namespace
+
+    namespace(None)  # the runs are triggered by alice
 
     async def no_events(self, pod, interval=1):
         return None
@@ -130,7 +133,8 @@ def cluster(monkeypatch, tmp_path, airflow_home):
         KubernetesPodOperator, "find_pod", lambda self, namespace, context, **kw: fake.pods.get(self.pod.metadata.name)
         if self.pod is not None else None,
     )  # fmt: skip
-    return fake
+    yield fake
+    default_namespace()
 
 
 @pytest.fixture(scope="module")

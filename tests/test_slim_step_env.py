@@ -142,9 +142,10 @@ def test_a_flow_runs_step_by_step_in_the_slim_environment(slim_python, s3_root, 
         assert "success" in done.stdout
     assert len({p.spec.containers[0].args[-1] for p in pods}) == 1  # one code package for the run
 
-    from airflow_ml_provider.client import Run, set_artifact_root
+    from airflow_ml_provider.client import Run, default_namespace, namespace, set_artifact_root
 
     set_artifact_root(root)
+    namespace(None)  # the run was triggered by alice
     try:
         run = Run(f"PodFlow/{pods[0].spec.containers[0].args[pods[0].spec.containers[0].args.index('--run-id') + 1]}")
         assert run.successful
@@ -152,3 +153,4 @@ def test_a_flow_runs_step_by_step_in_the_slim_environment(slim_python, s3_root, 
         assert run["train"].task.metadata["execution"]["mode"] == "kubernetes"
     finally:
         set_artifact_root(None)
+        default_namespace()

@@ -18,7 +18,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from airflow_ml_provider.client import set_artifact_root
+from airflow_ml_provider.client import default_namespace, namespace, set_artifact_root
 from tests.fixtures.airflow_stack import AirflowStack, start_stack
 from tests.fixtures.moto import new_bucket_name
 from tests.fixtures.postgres import start_postgres
@@ -51,7 +51,12 @@ def stack(moto_server) -> Iterator[AirflowStack]:
         # importing the KubernetesPodOperator alone took > 30 s (the default) on a loaded 2-core box
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "180",
     }
-    saved = {k: os.environ.get(k) for k in ("AIRFLOW_CONN_AWS_DEFAULT",)}
+    # The client in this process reads S3 the way a notebook does: from AWS_* variables.
+    client_env = {
+        "AIRFLOW_CONN_AWS_DEFAULT": connection, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": moto_server,
+    }  # fmt: skip
+    saved = {k: os.environ.get(k) for k in client_env}
     with start_postgres() as database_url:
         running = start_stack(base, env, database_url=database_url)
         running.marker = Path(env["E2E_MARKER"])  # type: ignore[attr-defined]
@@ -59,8 +64,9 @@ def stack(moto_server) -> Iterator[AirflowStack]:
         running.s3 = s3  # type: ignore[attr-defined]
         running.bucket = bucket  # type: ignore[attr-defined]
         running.database_url = database_url  # type: ignore[attr-defined]
-        os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = connection  # the client in this process reads S3 too
+        os.environ.update(client_env)
         set_artifact_root(root)
+        namespace(None)  # the runs are triggered by the Airflow user admin, read here as every user
         try:
             for name in ("e2e_flow.py", "wide_e2e_flow.py", "params_e2e_flow.py", "xcom_e2e_dag.py"):
                 shutil.copy(HERE / "dags" / name, running.dags)
@@ -73,6 +79,7 @@ def stack(moto_server) -> Iterator[AirflowStack]:
             yield running
         finally:
             set_artifact_root(None)
+            default_namespace()
             running.stop()
             if not os.environ.get("ML_E2E_KEEP"):  # keep the logs to look at a failure
                 shutil.rmtree(base, ignore_errors=True)
