@@ -59,10 +59,10 @@ def _tasks(flow_name: str, input_path: str, attempt: int | None) -> list[Any]:
     parts[0] = encode_run_id(parts[0])  # an Airflow run id works as given
     path = "/".join([flow_name, *parts])
     if len(parts) == 3:
-        return [Task(path, attempt=attempt, _checked=True)]
-    tasks = Step(path, _checked=True).tasks()
+        return [Task(path, attempt=attempt, _namespace_check=False)]
+    tasks = Step(path, _namespace_check=False).tasks()
     if attempt is not None:
-        tasks = [Task(t.pathspec, attempt=attempt, _checked=True) for t in tasks]
+        tasks = [Task(t.pathspec, attempt=attempt, _namespace_check=False) for t in tasks]
     if not tasks:
         raise KeyError(f"no tasks at {input_path}: none exist or none has started yet")
     return tasks
