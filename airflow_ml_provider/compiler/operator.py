@@ -152,9 +152,12 @@ class FlowStepOperator(KubernetesPodOperator):
         dag_run = context["dag_run"]
         run_conf = self.run_conf(dag_run)
         run_type = str(getattr(dag_run, "run_type", "manual")).split(".")[-1].lower()
-        # who triggered the run, else the account the task runs as (airflow dags test: you), so the
-        # client's default namespace user:<you> shows your runs, as Metaflow's does
-        user = getattr(dag_run, "triggering_user_name", None) or get_username()
+        # who triggered the run, else the account the task runs as, so the client's default namespace
+        # user:<you> shows your runs, as Metaflow's does. `airflow dags test` names its runs' user
+        # "dag_test": that is you too.
+        user = getattr(dag_run, "triggering_user_name", None)
+        if not user or user == "dag_test":
+            user = get_username()
         params = context.get("params") or {}
         parameters = {name: params.get(name) for name in self.parameter_names} if self.step_name == "start" else {}
         origin = run_conf.get("resume_from")
