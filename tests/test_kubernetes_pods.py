@@ -99,9 +99,10 @@ def test_pod_commands_run_against_s3_and_chain(s3_root, monkeypatch, airflow_hom
     done = _run_pod(tpod, secret_env)
     assert done.returncode == 0, done.stdout + done.stderr
 
-    from airflow_ml_provider.client import Task, set_artifact_root
+    from airflow_ml_provider.client import Task, default_namespace, namespace, set_artifact_root
 
     set_artifact_root(root)
+    namespace(None)  # the run was triggered by alice
     try:
         task = Task(f"PodFlow/{start.invocation(ctx).run_id}/train/1")
         assert task.data.mode == "fast" and task.data.items == [1, 2]
@@ -115,3 +116,4 @@ def test_pod_commands_run_against_s3_and_chain(s3_root, monkeypatch, airflow_hom
         assert "testing" not in json.dumps(task.metadata)
     finally:
         set_artifact_root(None)
+        default_namespace()
