@@ -37,8 +37,9 @@ class SleepyFlow(FlowSpec):
     @step
     def start(self):
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        print("sleeping", flush=True)  # before the pids file: the test kills the runner once that exists
+        time.sleep(1)  # for the runner to echo it
         Path(os.environ["PIDS_FILE"]).write_text(f"{os.getpid()} {child.pid}")
-        print("sleeping", flush=True)
         time.sleep(60)
         self.next(self.end)
 
@@ -112,7 +113,8 @@ def test_sigkill_of_the_runner_ends_its_steps_and_its_output(tmp_path: Path, war
         # A warm step's whole process group goes with it (its monitor kills the group); a fresh
         # step dies by itself, and the children it started are left to their own devices.
         untracked = set() if warm else {child_pid}
-        deadline = time.monotonic() + 10
+        # (a fresh step's log tee stores what the step wrote before it goes: allow it a moment on a busy machine)
+        deadline = time.monotonic() + 30
         while set(_marked(mark)) - untracked and time.monotonic() < deadline:
             time.sleep(0.1)
         remaining = set(_marked(mark)) - untracked
