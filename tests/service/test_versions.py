@@ -6,6 +6,7 @@ import shutil
 import threading
 import time
 from collections import defaultdict
+from pathlib import Path
 
 import httpx
 
@@ -130,38 +131,13 @@ def test_failed_and_broken_newer_runs_are_ignored(store, serve) -> None:
     assert "Traceback" in server.log() and "setup refuses this version" in server.log()
 
     # A newer successful run whose artifact blob vanished from the store: not loadable, ignored.
-    # It is recorded in a side root and moved in without that blob, so the poller can never see
-    # it complete (under load it could otherwise load the run before the blob is deleted).
-    side = Store(store.work.parent / "side-artifacts", store.work)
-    side.root.mkdir()
-    set_artifact_root(str(side.root))
-    try:
-        missing_blob = side.run(bump=100)
-        sha = Run(f"MyFlow/{missing_blob}").end_task["x"].sha
-    finally:
-        set_artifact_root(str(store.root))
-    (side.root / "MyFlow" / "data" / sha[:2] / sha).unlink()
-    shutil.copytree(side.root / "MyFlow" / "data", store.root / "MyFlow" / "data", dirs_exist_ok=True)
-    shutil.copytree(side.root / "MyFlow" / "runs" / missing_blob, store.root / "MyFlow" / "runs" / missing_blob)
+    missing_blob = _damaged_run(store, "side-artifacts", 100, lambda blob: blob.unlink())
     server.wait_for(lambda: missing_blob in server.get("/health").json()["poller"]["failed_runs"], what="blob failure")
     assert "is missing" in server.get("/health").json()["poller"]["failed_runs"][missing_blob]
     assert server.served_run() == good and server.get("/ready").status_code == 200
 
     # A newer successful run whose blob rotted (one flipped byte): never served, last good kept.
-    side2 = Store(store.work.parent / "side2-artifacts", store.work)
-    side2.root.mkdir()
-    set_artifact_root(str(side2.root))
-    try:
-        rotten = side2.run(bump=200)
-        sha = Run(f"MyFlow/{rotten}").end_task["x"].sha
-    finally:
-        set_artifact_root(str(store.root))
-    blob = side2.root / "MyFlow" / "data" / sha[:2] / sha
-    data = bytearray(blob.read_bytes())
-    data[len(data) // 2] ^= 1
-    blob.write_bytes(bytes(data))
-    shutil.copytree(side2.root / "MyFlow" / "data", store.root / "MyFlow" / "data", dirs_exist_ok=True)
-    shutil.copytree(side2.root / "MyFlow" / "runs" / rotten, store.root / "MyFlow" / "runs" / rotten)
+    rotten = _damaged_run(store, "side2-artifacts", 200, _flip_one_byte)
     server.wait_for(lambda: rotten in server.get("/health").json()["poller"]["failed_runs"], what="rotten blob")
     assert "is corrupt" in server.get("/health").json()["poller"]["failed_runs"][rotten]
     assert server.served_run() == good and server.get("/show_data").json() == {"result": 3}
@@ -304,3 +280,26 @@ def _is_python(pid: int) -> bool:
         return "python" in open(f"/proc/{pid}/cmdline").read()
     except OSError:
         return False
+
+
+def _flip_one_byte(blob: Path) -> None:
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 1
+    blob.write_bytes(bytes(data))
+
+
+def _damaged_run(store, side_name: str, bump: int, damage) -> str:
+    """A successful run recorded in a side root, its ``x`` blob damaged there, then moved in whole,
+    so the poller can never see it before the damage (under load it could otherwise load it first)."""
+    side = Store(store.work.parent / side_name, store.work)
+    side.root.mkdir()
+    set_artifact_root(str(side.root))
+    try:
+        run_id = side.run(bump=bump)
+        sha = Run(f"MyFlow/{run_id}").end_task["x"].sha
+    finally:
+        set_artifact_root(str(store.root))
+    damage(side.root / "MyFlow" / "data" / sha[:2] / sha)
+    shutil.copytree(side.root / "MyFlow" / "data", store.root / "MyFlow" / "data", dirs_exist_ok=True)
+    shutil.copytree(side.root / "MyFlow" / "runs" / run_id, store.root / "MyFlow" / "runs" / run_id)
+    return run_id
