@@ -50,6 +50,10 @@ def stack(moto_server) -> Iterator[AirflowStack]:
         "AIRFLOW__CORE__PARALLELISM": "4",
         # importing the KubernetesPodOperator alone took > 30 s (the default) on a loaded 2-core box
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "180",
+        # The DAG files never change once copied in: re-parsing each one every 10 s (the stack's
+        # default here) kept the dag-processor at most of a core and starved the 100-wide run.
+        # New files are still found within the refresh interval (5 s).
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
     }
     # The client in this process reads S3 the way a notebook does: from AWS_* variables.
     client_env = {
