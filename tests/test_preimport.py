@@ -97,7 +97,6 @@ def test_flow_imports_reads_top_level_and_anywhere(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("imports", [True, False])
 def test_steps_share_the_starters_imports_only_when_enabled(tmp_path: Path, imports: bool) -> None:
-    pytest.importorskip("numpy")
     (tmp_path / "preimport_flow.py").write_text(FLOW)
     (tmp_path / "probe_helper.py").write_text(HELPER)
     (tmp_path / "needs_airflow.py").write_text(NEEDS_AIRFLOW)
