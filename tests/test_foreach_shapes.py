@@ -288,7 +288,13 @@ def test_wide_foreach_locally_with_lazy_join_inputs(tmp_path: Path) -> None:
     try:
         result = subprocess.run(
             [sys.executable, str(FLOWS / "wide_flow.py"), "run", "--width", str(WIDTH), "--big_mb", str(BIG_MB)],
-            env=airflow_env(AIRFLOW__ML_PROVIDER__ARTIFACT_ROOT=str(root)), capture_output=True, text=True,
+            # cold step processes: a warm starter has numpy (and pandas) loaded before the join runs,
+            # which would hide whether the join loaded the arrays, and its pages would count in the
+            # join's peak RSS
+            env=airflow_env(
+                AIRFLOW__ML_PROVIDER__ARTIFACT_ROOT=str(root), AIRFLOW__ML_PROVIDER__LOCAL_WARM_IMPORTS="False"
+            ),
+            capture_output=True, text=True,
             timeout=900, cwd=tmp_path,
         )  # fmt: skip
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]

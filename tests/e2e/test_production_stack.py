@@ -33,9 +33,15 @@ def _q(run_id: str) -> str:
 
 
 def _task_instances(stack: AirflowStack, dag_id: str, run_id: str) -> list[dict]:
-    status, body = stack.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{_q(run_id)}/taskInstances?limit=500")
-    assert status == 200, body
-    return body["task_instances"]
+    """Every task instance of the run, page by page (the API caps a page at 100 rows)."""
+    rows: list[dict] = []
+    while True:
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{_q(run_id)}/taskInstances?limit=100&offset={len(rows)}"
+        status, body = stack.request("GET", path)
+        assert status == 200, body
+        rows += body["task_instances"]
+        if not body["task_instances"] or len(rows) >= body["total_entries"]:
+            return rows
 
 
 def _max_overlap(spans: list[tuple[float, float]]) -> int:

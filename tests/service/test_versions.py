@@ -183,15 +183,17 @@ def test_s3_store_going_away_keeps_serving(store, serve, tmp_path, monkeypatch) 
     import boto3
 
     from tests.fixtures.moto import new_bucket_name, start_moto_server
+    from tests.fixtures.s3_env import point_env_at
 
     with start_moto_server() as endpoint:
         bucket = new_bucket_name("svc")
         aws = {
-            "AWS_ENDPOINT_URL_S3": endpoint, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_ENDPOINT_URL_S3": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": "us-east-1",
         }  # fmt: skip
-        for key, value in aws.items():
-            monkeypatch.setenv(key, value)
+        # this process has imported Airflow (earlier tests), so its reads go through the Airflow
+        # connection: point that at this moto too, not only the plain AWS_* variables
+        point_env_at(monkeypatch, endpoint)
         boto3.session.Session().client("s3").create_bucket(Bucket=bucket)
         s3_store = Store(tmp_path / "unused", tmp_path, uri=f"s3://{bucket}/ml", extra_env=aws)
         set_artifact_root(s3_store.uri)
