@@ -69,6 +69,21 @@ class ArtifactRecord(TypedDict, total=False):
     preview: dict[str, Any]  # bounded, computed at write time (the UI never loads values)
 
 
+class CardRecord(TypedDict, total=False):
+    """One card of one attempt (``cards/<n>.<hash>.json``); its HTML is a blob."""
+
+    type: str  # card type: "default", "blank", or a registered custom type
+    id: str | None  # the user's card id (``@card(id=...)``), None without one
+    hash: str  # stable per card slot (attempt, type, id, index): refreshes rewrite the same record
+    attempt: int
+    index: int  # position among the attempt's cards, in decorator order
+    updated_at: str  # ISO time of this version of the card
+    final: bool  # False while the step runs (``current.card.refresh()``), True once it ended
+    blob: str  # sha256 key of the card's HTML bytes
+    checksum: str  # "xxh3_128:<hex>" of those bytes
+    size: int  # bytes of HTML
+
+
 class ForeachRecord(TypedDict, total=False):
     var: str
     num_splits: int
