@@ -52,7 +52,7 @@ def test_pod_spec_carries_resources_placement_and_identity(dagbag):
     dag = dagbag.dags["PodFlow"]
     mapped = dag.task_dict["train"]
     op = mapped.unmap({"foreach_task_id": "1"})
-    assert op.execution_timeout == timedelta(minutes=30)
+    assert op.execution_timeout == timedelta(minutes=31)  # @timeout(minutes=30), + 60 s for the step to stop itself
     context = _context(op, map_index=1)
     op.prepare(context, "kubernetes")
     pod = op.build_pod_request_obj(context, dry_run=True)

@@ -234,3 +234,31 @@ def test_a_step_that_fails_by_itself_keeps_its_own_record(cluster, dag):
     task = Run(f"PodFailureFlow/{run_id}")["train"].task
     assert task.status == "failed" and task.exception["type"] == "ValueError"
     assert task.exception["message"] == "the step itself failed"
+
+
+def test_catch_takes_over_when_the_pod_dies_in_every_try(cluster):
+    """Metaflow's @catch fallback: both tries OOM-killed, a third attempt records FailureHandledByCatch."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from airflow_ml_provider.client import Run
+
+    bag = DagBag(dag_folder=str(FLOW_FILE.with_name("pod_catch_flow.py")))
+    assert not bag.import_errors, bag.import_errors
+    dag = bag.dags["PodCatchFlow"]
+    run_id = "manual__pod-catch"
+    oom = KINDS["OOMKilled"][0]
+    cluster.script = ["run", oom, oom, "run"]  # start, two killed tries, end: the fallback makes no pod
+    _execute(dag, "start", run_id)
+    with pytest.raises(Exception, match=r"returned a failure|Pod"):
+        _execute(dag, "guarded", run_id, try_number=1)
+    assert not Run(f"PodCatchFlow/{run_id}").finished  # a retry is left
+    _execute(dag, "guarded", run_id, try_number=2)  # killed again, then the fallback: the task succeeds
+    _execute(dag, "end", run_id)
+    run = Run(f"PodCatchFlow/{run_id}")
+    task = run["guarded"].task
+    assert task.attempt == 2 and task.successful
+    assert task.data.ex.type == "airflow_ml_provider.dsl.exceptions.FailureHandledByCatch"
+    assert "total" not in task  # the fallback ran none of the step's code
+    attempts = {t.attempt: t for t in task.attempts()}
+    assert "reason OOMKilled, exit code 137" in attempts[1].exception["message"]
+    assert run.successful and run["end"].task.data.ended

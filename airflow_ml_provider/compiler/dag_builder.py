@@ -22,6 +22,7 @@ from airflow_ml_provider.dsl.flow_decorator import flow_options
 from airflow_ml_provider.dsl.parameters import IncludeFile, flow_parameters
 from airflow_ml_provider.dsl.project import defaults_context, env_branch, project_dag_id, project_tags
 from airflow_ml_provider.graph import FlowGraph, build_graph
+from airflow_ml_provider.runtime.step_guards import backstop_seconds, has_fallback
 
 DEFAULT_START = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
@@ -76,8 +77,9 @@ def _task_kwargs(graph: FlowGraph, step: str, shared: dict[str, Any]) -> dict[st
         kwargs["retries"] = retry.times
         kwargs["retry_delay"] = timedelta(minutes=retry.minutes_between_retries)
     timeout = decorators.get("timeout")
-    if timeout is not None:
-        kwargs["execution_timeout"] = timedelta(seconds=timeout.total_seconds)
+    if timeout is not None:  # the step raises at the timeout itself; Airflow kills it only if it ignores that
+        kwargs["execution_timeout"] = timedelta(seconds=backstop_seconds(timeout.total_seconds))
+    kwargs["catch_fallback"] = has_fallback(decorators, node.type)
     return kwargs
 
 

@@ -10,6 +10,7 @@ value is control data only: a split's child task ids, or a foreach body task's o
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
 from collections.abc import Iterator
@@ -62,6 +63,7 @@ class FlowStepOperator(KubernetesPodOperator):
         step_resources: dict[str, Any] | None = None,
         foreach_task_id: str | None = None,
         run_tags: list[str] | None = None,
+        catch_fallback: bool = False,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("name", f"{flow_class}-{step_name}".lower().replace("_", "-"))
@@ -77,6 +79,7 @@ class FlowStepOperator(KubernetesPodOperator):
         self.step_resources = dict(step_resources or {})
         self.foreach_task_id = foreach_task_id
         self.run_tags = list(run_tags or [])
+        self.catch_fallback = catch_fallback  # @catch: a last try that dies gets a fallback attempt
         self.do_xcom_push = True  # our return value; the pod's xcom sidecar is never used
 
     # -- what the task runs ----------------------------------------------------------------
@@ -223,10 +226,15 @@ class FlowStepOperator(KubernetesPodOperator):
         mode = config.execution_mode()
         inv = self.prepare(context, mode)
         try:
-            if mode == "kubernetes":
-                self.run_pod(context, inv)
-            else:
-                self.run_locally(context, inv)
+            try:
+                if mode == "kubernetes":
+                    self.run_pod(context, inv)
+                else:
+                    self.run_locally(context, inv)
+            except BaseException as exc:
+                if not self._falls_back(inv, exc):
+                    raise
+                inv = self.run_fallback(context, inv, exc)
             return self.control_value(inv, context)
         finally:
             if self.foreach_task_id is not None:
@@ -236,9 +244,7 @@ class FlowStepOperator(KubernetesPodOperator):
         """``map_index_template`` label "<task id>: <item>", also for failed tasks (found in the grid)."""
         label = inv.task_id
         try:
-            meta = self.store.read_attempt(
-                inv.run_id, inv.step, inv.task_id, inv.attempt
-            )
+            meta = self.store.read_attempt(inv.run_id, inv.step, inv.task_id, inv.attempt)
             stack = (meta or {}).get("foreach_stack") or []
             if stack and stack[-1].get("value") is not None:
                 label = f"{inv.task_id}: {stack[-1]['value']}"
@@ -310,6 +316,23 @@ class FlowStepOperator(KubernetesPodOperator):
             self.record_interrupted(inv, f"the step process exited with code {code}")
             raise StepProcessFailed(f"step {self.step_name!r} exited with code {code}; see the log above")
 
+    def _falls_back(self, inv: StepInvocation, exc: BaseException) -> bool:
+        """``@catch`` takes over when the last allowed attempt died (not when a person stopped the task)."""
+        stopped = type(exc).__name__ in ("AirflowTaskTerminated", "KeyboardInterrupt", "SystemExit")
+        return self.catch_fallback and inv.attempt >= inv.max_retries and not stopped
+
+    def run_fallback(self, context: Any, inv: StepInvocation, exc: BaseException) -> StepInvocation:
+        """Run ``@catch``'s fallback attempt in this worker: it runs none of the step's code, only
+        records ``FailureHandledByCatch`` and the step's successors (``runtime/step_guards.py``)."""
+        fallback = dataclasses.replace(inv, attempt=inv.max_retries + 1)
+        self.log.warning(
+            "@catch: step %r attempt %s died (%s: %s); running fallback attempt %s in this worker",
+            self.step_name, inv.attempt, type(exc).__name__, exc, fallback.attempt,
+        )  # fmt: skip
+        self.arguments = fallback.argv()[1:]
+        self.run_locally(context, fallback)
+        return fallback
+
     def on_kill(self) -> None:
         process = getattr(self, "_local_process", None)
         if process is not None:
@@ -321,7 +344,7 @@ class FlowStepOperator(KubernetesPodOperator):
         """Record a failed attempt when the step process could not (killed, timed out, crashed)."""
         from airflow_ml_provider.runtime.task_runner import record_interrupted
 
-        if record_interrupted(self.store, self.flow_class, inv, reason):
+        if record_interrupted(self.store, self.flow_class, inv, reason, fallback=self.catch_fallback):
             self.log.error("step %r attempt %s interrupted: %s", self.step_name, inv.attempt, reason)
 
     def control_value(self, inv: StepInvocation, context: Any) -> Any:

@@ -24,6 +24,25 @@ class ExternalCommandFailed(MetaflowException):
     """Metaflow's name for a failed external command; kept so code that catches it imports cleanly."""
 
 
+class TimeoutException(MetaflowException):
+    """``@timeout``: raised inside the step when it runs too long, so ``@retry``/``@catch`` see it
+    like any exception and the artifacts set before it are kept (Metaflow's behaviour)."""
+
+
+class FailureHandledByCatch(MetaflowException):
+    """What ``@catch`` stores when the step's process died in every attempt (killed, OOM, pod lost).
+
+    No exception of the user's code exists then: ``@catch`` runs one fallback attempt that does not
+    run the step's code, stores this in ``var`` and lets the flow go on (as Metaflow does).
+    """
+
+    def __init__(self, attempts: int) -> None:
+        super().__init__(
+            f"Task execution kept failing over {attempts} attempts. Your code did not raise an exception. "
+            "Something in the execution environment caused the failure."
+        )
+
+
 def qualified_name(exc_type: type) -> str:
     """``module.Name`` of an exception class, e.g. ``builtins.ValueError`` (Metaflow's form)."""
     return f"{exc_type.__module__}.{exc_type.__name__}"

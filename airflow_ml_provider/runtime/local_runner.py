@@ -29,6 +29,7 @@ from airflow_ml_provider.errors import MLProviderError
 from airflow_ml_provider.graph import FlowGraph
 from airflow_ml_provider.runtime.command import ENV_CONTEXT, STEP_ENV_DEFAULTS, RunContext, StepInvocation
 from airflow_ml_provider.runtime.heartbeat import Heartbeat
+from airflow_ml_provider.runtime.step_guards import FALLBACK_ATTEMPTS, backstop_seconds, has_fallback
 from airflow_ml_provider.runtime.task_runner import record_interrupted
 from airflow_ml_provider.runtime.topology import ROOT_TASK
 from airflow_ml_provider.runtime.warm_start import start_step, terminate
@@ -104,22 +105,29 @@ class LocalRunner:
         max_retries = retry.times if retry else 0
         timeout = node.decorators.get("timeout")
         env = {**STEP_ENV_DEFAULTS, **os.environ, ENV_CONTEXT: self.ctx.to_env(), "PYTHONUNBUFFERED": "1"}
-        for attempt in range(max_retries + 1):
+        # @timeout raises inside the step; the runner kills only a step that ignores it (step_guards.py)
+        backstop = backstop_seconds(timeout.total_seconds) if timeout else None
+        fallback = has_fallback(node.decorators, node.type)
+        attempts = max_retries + 1 + (FALLBACK_ATTEMPTS if fallback else 0)
+        for attempt in range(attempts):
             if self.stop_reason:
                 raise LocalRunFailed(self.stop_reason)
             inv = StepInvocation(
                 self.flow_file, self.flow_cls.__name__, step, self.run_id, task_id, attempt, max_retries
             )
-            code, timed_out = self._attempt(inv, env, timeout.total_seconds if timeout else None)
+            code, timed_out = self._attempt(inv, env, backstop)
             if code == 0:  # the step recorded its success (even if the timer fired as it ended)
                 return
             # A step that crashed, was killed or timed out could not record its attempt: record it here.
             reason = self.stop_reason or f"the step process {_exit_reason(code)}"
             if timed_out and timeout is not None:
-                reason = f"@timeout: the step ran longer than {timeout.total_seconds:g}s and was stopped"
+                reason = (f"@timeout: the step ran longer than {timeout.total_seconds:g}s, ignored the timeout "
+                          f"and was killed after {backstop:g}s")  # fmt: skip
                 self._say(f"[{step}/{task_id}] {reason}")
-            record_interrupted(self.store, self.flow_cls.__name__, inv, reason)
-        raise LocalRunFailed(f"step {step!r} task {task_id} failed after {max_retries + 1} attempt(s)")
+            record_interrupted(self.store, self.flow_cls.__name__, inv, reason, fallback=fallback)
+            if fallback and attempt == max_retries and not self.stop_reason:
+                self._say(f"[{step}/{task_id}] @catch: every attempt failed; running the fallback attempt")
+        raise LocalRunFailed(f"step {step!r} task {task_id} failed after {attempts} attempt(s)")
 
     def _attempt(self, inv: StepInvocation, env: dict[str, str], timeout_s: float | None) -> tuple[int, bool]:
         """Run one attempt's process, echoing its output; ``(exit code, whether @timeout stopped it)``."""

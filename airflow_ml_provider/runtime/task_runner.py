@@ -20,7 +20,7 @@ from airflow_ml_provider.datastore import FAILED, SUCCESS, FlowDatastore, StoreE
 from airflow_ml_provider.datastore.backend import get_backend
 from airflow_ml_provider.datastore.flow_store import write_dag_index
 from airflow_ml_provider.dsl.current import current
-from airflow_ml_provider.dsl.exceptions import StepException, qualified_name
+from airflow_ml_provider.dsl.exceptions import FailureHandledByCatch, StepException, qualified_name
 from airflow_ml_provider.dsl.flowspec import ArtifactSource, FlowSpec, Inputs, _TaskView
 from airflow_ml_provider.dsl.parameters import IncludeFile, flow_parameters
 from airflow_ml_provider.graph import FlowGraph, build_graph
@@ -30,6 +30,7 @@ from airflow_ml_provider.runtime.heartbeat import Heartbeat
 from airflow_ml_provider.runtime.loader import file_hash, load_flow_class
 from airflow_ml_provider.runtime.logcapture import attempt_logs
 from airflow_ml_provider.runtime.resume import check_origin, cloned_meta, reusable_attempt
+from airflow_ml_provider.runtime.step_guards import has_fallback, is_fallback, step_timeout
 from airflow_ml_provider.runtime.topology import child_task_id, parent_tasks
 
 _INPUT_RECORD = ("key", "serializer", "checksum")  # what a foreach frame keeps of its list's record
@@ -267,17 +268,27 @@ class TaskRunner:
         env = self.node.decorators.get("environment")
         if env is not None:
             os.environ.update({k: str(v) for k, v in env.vars.items()})
+        timeout = self.node.decorators.get("timeout")
+        inv = self.inv
         try:
-            func(self._inputs(parents)) if self.node.is_join else func()
+            if catch is not None and is_fallback(inv.attempt, inv.max_retries):
+                log(f"@catch: every attempt of {inv.step}/{inv.task_id} died without an exception; "
+                    "this fallback attempt does not run the step's code")  # fmt: skip
+                raise FailureHandledByCatch(inv.attempt)
+            with step_timeout(timeout.total_seconds if timeout else None, f"{inv.step} (task-id {inv.task_id})"):
+                func(self._inputs(parents)) if self.node.is_join else func()
         except Exception as exc:
-            if catch is None or self.inv.attempt < self.inv.max_retries or self.node.type == "foreach":
+            if catch is None or inv.attempt < inv.max_retries or self.node.type == "foreach":
                 raise
             if catch.print_exception:
                 traceback.print_exc()
-            log(f"@catch: step {self.inv.step} failed with {type(exc).__name__}; the flow goes on")
+            log(f"@catch: step {inv.step} failed with {type(exc).__name__}; the flow goes on")
             if catch.var:
                 flow.__dict__[catch.var] = StepException(exc)  # Metaflow's .type/.exception/.stacktrace
             object.__setattr__(flow, "_ml_transition", (list(self.node.out_funcs), None))
+        else:
+            if catch is not None and catch.var:
+                flow.__dict__[catch.var] = None  # as Metaflow: the variable exists, None when nothing failed
 
     def _check_transition(self, flow: FlowSpec) -> tuple[list[str], str | None] | None:
         got = flow.__dict__.get("_ml_transition")
@@ -363,7 +374,10 @@ class TaskRunner:
                 meta["artifacts"], meta["new_artifacts"] = self._persist(flow)
             except Exception as persist_exc:  # keep the original error visible
                 log(f"could not store the failed attempt's artifacts: {persist_exc}")
-        meta["final"] = self.inv.attempt >= self.inv.max_retries
+        inv = self.inv
+        # with @catch, a last attempt that fails outside the step's code is followed by the fallback attempt
+        fallback_next = has_fallback(self.node.decorators, self.node.type)
+        meta["final"] = inv.attempt >= inv.max_retries and not (fallback_next and inv.attempt == inv.max_retries)
         return meta
 
     def _finish(self, meta: dict[str, Any], started: float) -> None:
@@ -400,18 +414,22 @@ class TaskRunner:
         return None
 
 
-def record_interrupted(store: FlowDatastore, flow_name: str, inv: StepInvocation, reason: str) -> bool:
+def record_interrupted(
+    store: FlowDatastore, flow_name: str, inv: StepInvocation, reason: str, *, fallback: bool = False
+) -> bool:
     """Record a failed attempt for a step process that could not (killed, timed out, crashed).
 
     A no-op when the attempt already ended; returns whether it wrote one. The last allowed attempt
-    also marks the run failed, as a step that fails by itself does.
+    also marks the run failed, as a step that fails by itself does, unless ``fallback`` (``@catch``
+    runs a fallback attempt next, ``runtime/step_guards.py``).
     """
     if store.attempt_ended(inv.run_id, inv.step, inv.task_id, inv.attempt):
         return False
     meta = dict(store.read_attempt(inv.run_id, inv.step, inv.task_id, inv.attempt) or {
         "flow_name": flow_name, "run_id": inv.run_id, "step": inv.step, "task_id": inv.task_id,
         "attempt": inv.attempt})  # fmt: skip
-    meta.update(status=FAILED, artifacts={}, new_artifacts=[], final=inv.attempt >= inv.max_retries,
+    final = inv.attempt >= inv.max_retries and not (fallback and not is_fallback(inv.attempt, inv.max_retries))
+    meta.update(status=FAILED, artifacts={}, new_artifacts=[], final=final,
                 exception={"type": "StepInterrupted", "message": reason, "traceback": ""})  # fmt: skip
     meta["finished_at"] = meta.get("finished_at") or _now()  # a started.json holds None
     store.write_attempt(inv.run_id, inv.step, inv.task_id, inv.attempt, meta)
