@@ -747,9 +747,25 @@ def test_timeout_stops_a_local_step_and_fails_its_attempt(tmp_path: Path) -> Non
     result = runner("slow_step.py", "run")
     assert result.returncode == 1 and time.monotonic() - started < 40, result.stdout + result.stderr
     assert "SLEPT FULLY" not in result.stdout
-    assert "@timeout: the step ran longer than 2s and was stopped" in result.stdout
     with store(runner.root):
         run = Run(f"SlowStep/{run_id_of(result)}")
         task = run["start"].task
-        assert not task.successful and "@timeout" in task.exception["message"]
+        assert not task.successful and task.exception["type"] == "TimeoutException"
+        assert "timed out after 0 hours, 0 minutes, 2 seconds (@timeout)" in task.exception["message"]
         assert run.metadata["status"] == "failed"
+
+
+def test_a_step_that_ignores_its_timeout_is_killed_after_the_backstop(tmp_path: Path) -> None:
+    runner = Runner(tmp_path, tmp_path / "artifacts")
+    stubborn = TIMEOUT_FLOW.replace("        time.sleep(60)", "        import signal\n"
+                                    "        signal.signal(signal.SIGALRM, signal.SIG_IGN)\n        time.sleep(60)")
+    runner.write("slow_step.py", stubborn)
+    started = time.monotonic()
+    result = runner("slow_step.py", "run")
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1 and 10 < elapsed < 50, (elapsed, result.stdout + result.stderr)
+    assert "SLEPT FULLY" not in result.stdout
+    assert "@timeout: the step ran longer than 2s, ignored the timeout and was killed after 12s" in result.stdout
+    with store(runner.root):
+        task = Run(f"SlowStep/{run_id_of(result)}")["start"].task
+        assert not task.successful and "@timeout" in task.exception["message"]
