@@ -36,7 +36,18 @@ from airflow_ml_provider.dsl import (
     step,
     timeout,
 )
+from airflow_ml_provider.dsl.current import use_client as _use_client
 from airflow_ml_provider.errors import MLProviderError
+
+
+def _client_object(kind: str, pathspec: str, attempt: int) -> Any:
+    """``current.run`` / ``current.task``: the running run or attempt, read whatever the namespace."""
+    if kind == "run":
+        return Run(pathspec, _namespace_check=False)
+    return Task(pathspec, attempt=attempt, _namespace_check=False)
+
+
+_use_client(_client_object)
 
 __all__ = [
     "S3",

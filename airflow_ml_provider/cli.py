@@ -1,8 +1,8 @@
 """``airflow-ml-provider``: look at recorded runs from a terminal (no Airflow import).
 
-    airflow-ml-provider runs FLOW             newest runs of a flow
-    airflow-ml-provider show FLOW[/RUN_ID]    a run's steps, tasks and artifact previews
-    airflow-ml-provider serve FILE            serve a WebServiceSpec file over HTTP (uvicorn)
+airflow-ml-provider runs FLOW             newest runs of a flow
+airflow-ml-provider show FLOW[/RUN_ID]    a run's steps, tasks and artifact previews
+airflow-ml-provider serve FILE            serve a WebServiceSpec file over HTTP (uvicorn)
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 # Tags the runtime sets on every run: they describe the run and cannot be removed.
 SYSTEM_TAG_PREFIXES = ("user:", "run_type:", "runtime:", "dag:", "project:", "project_branch:")
 
+
 class StoredException(StepException):
     """A task's stored exception: Metaflow's object, also readable as the stored dict (``exc["type"]``).
 

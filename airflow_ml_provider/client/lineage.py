@@ -49,6 +49,27 @@ class TaskLineage:
                     yield task
 
     @property
+    def metadata_dict(self) -> dict[str, str]:
+        """Metaflow's flat ``{name: value}`` view of the task's metadata (strings).
+
+        ``attempt``; ``python_version`` of the step's interpreter; in a resumed run
+        ``origin-run-id`` on every task and ``origin-task-id`` on the tasks it reused (cloned).
+        ``metadata`` itself stays this package's attempt record (see the README).
+        """
+        meta = self.metadata
+        out = {"attempt": str(meta.get("attempt", 0))}
+        python = (meta.get("execution") or {}).get("python_version")
+        if python:
+            out["python_version"] = str(python)
+        origin_run = self.parent.parent.metadata.get("origin_run_id")  # type: ignore[attr-defined]
+        if origin_run:
+            out["origin-run-id"] = str(origin_run)
+        cloned = meta.get("cloned_from")
+        if cloned:
+            out["origin-task-id"] = str(cloned).split("/")[2]
+        return out
+
+    @property
     def origin_pathspec(self) -> str | None:
         """For a task a resumed run reused: the origin task it was cloned from, else None."""
         cloned = self.metadata.get("cloned_from")

@@ -241,5 +241,3 @@ def _copy_to_fd(body: Any, fd: int, offset: int, length: int, progress: Progress
             written += os.pwrite(fd, view[written:got], offset + done + written)
         done += got
         progress.add(got)
-
-

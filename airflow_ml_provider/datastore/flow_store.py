@@ -303,9 +303,7 @@ class FlowDatastore:
         except FileNotFoundError:
             return b""
 
-    def latest_attempt(
-        self, run_id: str, step: str, task_id: str, *, successful: bool = True
-    ) -> AttemptRecord | None:
+    def latest_attempt(self, run_id: str, step: str, task_id: str, *, successful: bool = True) -> AttemptRecord | None:
         """Newest attempt (newest successful one when ``successful``), or None.
 
         A corrupt attempt record is skipped with a warning when looking for a successful one (an

@@ -10,6 +10,7 @@ derived from the run's ``project:`` and ``project_branch:`` system tags, so ever
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +34,16 @@ def project_info(project: str, branch: str, flow_name: str) -> dict[str, Any]:
         "is_production": branch == "prod" or branch.startswith("prod."),
         "project_flow_name": f"{project}.{branch}.{flow_name}",
     }
+
+
+_client_objects: Callable[[str, str, int], Any] | None = None
+
+
+def use_client(factory: Callable[[str, str, int], Any]) -> None:
+    """Called by the package root: ``factory(kind, pathspec, attempt)`` builds client objects for
+    ``current.run`` / ``current.task`` (the DSL does not import the client itself)."""
+    global _client_objects
+    _client_objects = factory
 
 
 class Current:
@@ -77,12 +88,26 @@ class Current:
         return f"{self.flow_name}/{self.run_id}/{self.step_name}/{self.task_id}"
 
     @property
+    def run(self) -> Any:
+        """The running flow's client ``Run`` (whatever the namespace), None outside a step."""
+        if not self._info or _client_objects is None:
+            return None
+        return _client_objects("run", f"{self.flow_name}/{self.run_id}", 0)
+
+    @property
+    def task(self) -> Any:
+        """The running task's client ``Task`` (this attempt, still running), None outside a step."""
+        if not self._info or _client_objects is None:
+            return None
+        return _client_objects("task", self.pathspec or "", int(self._info.get("retry_count") or 0))
+
+    @property
     def logical_date(self) -> datetime | None:
         value = self._info.get("logical_date")
         return datetime.fromisoformat(value) if isinstance(value, str) else value
 
     def __dir__(self) -> list[str]:
-        names = set(FIELDS) | {"is_running_flow", "pathspec", "logical_date"}
+        names = set(FIELDS) | {"is_running_flow", "pathspec", "logical_date", "run", "task"}
         if self._project() is not None:
             names.update(PROJECT_FIELDS)
         return sorted(names)
@@ -92,4 +117,4 @@ class Current:
 
 
 current = Current()
-"""Fields: see FIELDS and PROJECT_FIELDS, plus pathspec and is_running_flow."""
+"""Fields: see FIELDS and PROJECT_FIELDS, plus pathspec, is_running_flow, run and task."""

@@ -10,8 +10,9 @@ from __future__ import annotations
 import functools
 import types
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
+from airflow_ml_provider.dsl.current import current
 from airflow_ml_provider.dsl.exceptions import MetaflowException
 
 RESERVED_NAMES = frozenset(
@@ -112,6 +113,16 @@ class Inputs:
 
 
 _NOT_CONSTANTS = (types.FunctionType, types.MethodType, types.BuiltinFunctionType, types.ModuleType, property, type)
+
+
+class ForeachFrame(NamedTuple):
+    """One enclosing foreach, as Metaflow's ``_foreach_stack`` frames."""
+
+    step: str | None
+    var: str | None
+    num_splits: int | None
+    index: int | None
+    value: Any
 
 
 def flow_constants(flow_cls: type) -> dict[str, Any]:
@@ -237,6 +248,19 @@ class FlowSpec:
         loader = self.__dict__.get("_ml_input_loader")
         return [(f["index"], f["num_splits"], loader(i) if loader else None) for i, f in enumerate(stack)]
 
+    @property
+    def _foreach_stack(self) -> list[ForeachFrame]:
+        """Metaflow's internal frames (``step``, ``var``, ``num_splits``, ``index``, ``value``),
+        outermost first; read by code written against Metaflow's internals."""
+        stack = self.__dict__.get("_ml_foreach_stack") or []
+        return [ForeachFrame(f.get("step"), f.get("var"), f.get("num_splits"), f.get("index"), f.get("value"))
+                for f in stack]  # fmt: skip
+
+    @property
+    def _current_step(self) -> str | None:
+        """The running step's name (Metaflow's internal attribute of the same name)."""
+        return current.step_name
+
     # -- joins -----------------------------------------------------------------------------
     def merge_artifacts(
         self, inputs: Inputs, include: Iterable[str] | None = None, exclude: Iterable[str] | None = None
@@ -249,7 +273,6 @@ class FlowSpec:
         in ``include`` that no input has raises :class:`MissingInMergeArtifactsException`. Only a
         join has ``inputs``: anything else raises :class:`MergeArtifactsError`.
         """
-        from airflow_ml_provider.dsl.current import current
 
         step = current.step_name or "?"
         if not isinstance(inputs, Inputs):

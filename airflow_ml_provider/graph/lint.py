@@ -29,9 +29,7 @@ def _check_transitions(graph: FlowGraph, problems: list[str]) -> None:
     for node in graph:
         has_next = node.has_next
         if node.name == "end" and has_next:
-            problems.append(
-                f"{node.where(node.next_lineno)}: the end step must not call self.next(). Remove it."
-            )
+            problems.append(f"{node.where(node.next_lineno)}: the end step must not call self.next(). Remove it.")
         elif node.name != "end" and not has_next:
             problems.append(
                 f"{node.where()}: step {node.name!r} has no self.next(...). End it with "
@@ -83,7 +81,7 @@ def _check_reachable_and_acyclic(graph: FlowGraph, problems: list[str]) -> bool:
             if child not in graph.nodes:
                 continue
             if color.get(child) == 1:
-                cycle = [*path[path.index(child):], child] if child in path else [name, child]
+                cycle = [*path[path.index(child) :], child] if child in path else [name, child]
                 node = graph.nodes[name]
                 problems.append(
                     f"{node.where(node.next_lineno)}: the flow has a cycle {' -> '.join(cycle)}. Flows are "

@@ -13,8 +13,10 @@ class FlowGraphError(MLProviderError):
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
-        head = problems[0] if len(problems) == 1 else f"{len(problems)} problems in flow:\n" + "\n".join(
-            f"  - {p}" for p in problems
+        head = (
+            problems[0]
+            if len(problems) == 1
+            else f"{len(problems)} problems in flow:\n" + "\n".join(f"  - {p}" for p in problems)
         )
         super().__init__(head)
 

@@ -174,9 +174,7 @@ def parse_flow(flow_cls: type) -> tuple[FlowGraph, list[str], dict[str, dict[str
         problems.extend(parsed.problems)
         n_args = len(func_def.args.args)
         if n_args not in (1, 2) or func_def.args.vararg or func_def.args.kwonlyargs:
-            problems.append(
-                f"{path}:{func_def.lineno}: step {name!r} must take (self) or, for a join, (self, inputs)."
-            )
+            problems.append(f"{path}:{func_def.lineno}: step {name!r} must take (self) or, for a join, (self, inputs).")
         nodes[name] = StepNode(
             name=name,
             file=path,

@@ -64,9 +64,7 @@ def _bounds(offset: int, limit: int) -> tuple[int, int]:
 
 
 # -- shared data builders (HTML and JSON routes use the same ones) ----------------------------
-def visible_flows(
-    user: Any, tag: str | None
-) -> tuple[list[tuple[str, str, list[dict[str, Any]]]], list[str]]:
+def visible_flows(user: Any, tag: str | None) -> tuple[list[tuple[str, str, list[dict[str, Any]]]], list[str]]:
     """``[(flow, dag_id, runs newest first)]`` for the DAGs the user may read, plus all their tags."""
     allowed = readable_dag_ids(user)
     store = reader()
@@ -130,9 +128,7 @@ def create_app() -> FastAPI:
         return _html(listing.index_page(flows, tag, tags, _urls(request), RUNS_PER_FLOW))
 
     @app.get("/dags/{dag_id}", response_class=HTMLResponse, dependencies=[READ_RUN])
-    def dag(
-        request: Request, dag_id: str, tag: str | None = None, offset: int = 0, limit: int = PAGE_SIZE
-    ) -> Response:
+    def dag(request: Request, dag_id: str, tag: str | None = None, offset: int = 0, limit: int = PAGE_SIZE) -> Response:
         store = reader()
         flow = store.flow_for_dag(dag_id)
         runs = store.runs(flow, dag_id=dag_id)
@@ -148,9 +144,7 @@ def create_app() -> FastAPI:
         others = store.runs(flow, dag_id=dag_id)[:100]
         return _html(pages.run_page(meta, run_steps(store, flow, rid), others, _urls(request)))
 
-    @app.get(
-        "/dags/{dag_id}/runs/{run_id}/steps/{step}", response_class=HTMLResponse, dependencies=[READ_RUN]
-    )
+    @app.get("/dags/{dag_id}/runs/{run_id}/steps/{step}", response_class=HTMLResponse, dependencies=[READ_RUN])
     def step(
         request: Request, dag_id: str, run_id: str, step: str, offset: int = 0, limit: int = PAGE_SIZE
     ) -> Response:
@@ -192,9 +186,7 @@ def create_app() -> FastAPI:
         attempts = store.all_attempts(flow, rid, step_name, task_id)
         return _html(pages.task_page(meta, step_name, summary, attempts, _urls(request)))
 
-    @app.get(
-        "/dags/{dag_id}/runs/{run_id}/steps/{step}/tasks/{task_id}/blobs/{key}", dependencies=[READ_TASK]
-    )
+    @app.get("/dags/{dag_id}/runs/{run_id}/steps/{step}/tasks/{task_id}/blobs/{key}", dependencies=[READ_TASK])
     def blob(dag_id: str, run_id: str, step: str, task_id: str, key: str) -> Response:
         """Raw stored bytes of an artifact of this task, never decoded (octet-stream, attachment)."""
         store = reader()
@@ -266,16 +258,13 @@ def create_app() -> FastAPI:
         flows, tags = visible_flows(user, tag)
         return {
             "flows": [
-                {"flow_name": f, "dag_id": d, "total_runs": len(r), "runs": r[:RUNS_PER_FLOW]}
-                for f, d, r in flows
+                {"flow_name": f, "dag_id": d, "total_runs": len(r), "runs": r[:RUNS_PER_FLOW]} for f, d, r in flows
             ],
             "tags": tags,
         }
 
     @app.get("/api/dags/{dag_id}/runs", dependencies=[READ_RUN])
-    def api_runs(
-        dag_id: str, tag: str | None = None, offset: int = 0, limit: int = PAGE_SIZE
-    ) -> dict[str, Any]:
+    def api_runs(dag_id: str, tag: str | None = None, offset: int = 0, limit: int = PAGE_SIZE) -> dict[str, Any]:
         store = reader()
         flow = store.flow_for_dag(dag_id)
         runs = store.runs(flow, dag_id=dag_id, tag=tag)
@@ -298,9 +287,7 @@ def create_app() -> FastAPI:
         return {"run": meta, "steps": steps}
 
     @app.get("/api/dags/{dag_id}/runs/{run_id}/steps/{step}", dependencies=[READ_RUN])
-    def api_step(
-        dag_id: str, run_id: str, step: str, offset: int = 0, limit: int = PAGE_SIZE
-    ) -> dict[str, Any]:
+    def api_step(dag_id: str, run_id: str, step: str, offset: int = 0, limit: int = PAGE_SIZE) -> dict[str, Any]:
         store = reader()
         flow, rid, _meta = store.run(dag_id, run_id)
         offset, limit = _bounds(offset, limit)
@@ -319,10 +306,7 @@ def create_app() -> FastAPI:
             "pathspec": f"{flow}/{rid}/{step}/{task_id}",
             "artifacts": (summary.shown or {}).get("artifacts") or {},
             "attempt_history": [
-                {
-                    k: a.get(k)
-                    for k in ("attempt", "status", "started_at", "finished_at", "duration_s", "exception")
-                }
+                {k: a.get(k) for k in ("attempt", "status", "started_at", "finished_at", "duration_s", "exception")}
                 for a in store.all_attempts(flow, rid, step, task_id)
             ],
         }
@@ -334,9 +318,7 @@ def create_app() -> FastAPI:
             "a": ma["run_id"],
             "b": mb["run_id"],
             "rows": [r for r in rows if r["state"] != "same"],
-            "counts": {
-                s: sum(1 for r in rows if r["state"] == s) for s in ("same", "changed", "added", "removed")
-            },
+            "counts": {s: sum(1 for r in rows if r["state"] == s) for s in ("same", "changed", "added", "removed")},
         }
 
     return app

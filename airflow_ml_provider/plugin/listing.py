@@ -63,11 +63,7 @@ def index_page(
     if not flows:
         parts.append("<p class=muted>No flow runs found.</p>")
     for flow, dag_id, runs in flows:
-        more = (
-            f" <a href='{esc(urls.dag(dag_id, tag))}'>all {len(runs)} runs</a>"
-            if len(runs) > per_flow
-            else ""
-        )
+        more = f" <a href='{esc(urls.dag(dag_id, tag))}'>all {len(runs)} runs</a>" if len(runs) > per_flow else ""
         alias = f" <span class=muted>(DAG {esc(dag_id)})</span>" if dag_id != flow else ""
         parts.append(
             f"<h2><a href='{esc(urls.dag(dag_id))}'>{esc(flow)}</a>{alias}</h2>"

@@ -120,9 +120,7 @@ def artifact_card(
     )
 
 
-def artifacts_section(
-    meta: dict[str, Any], step: str, task_id: str, att: dict[str, Any] | None, urls: Urls
-) -> str:
+def artifacts_section(meta: dict[str, Any], step: str, task_id: str, att: dict[str, Any] | None, urls: Urls) -> str:
     arts = (att or {}).get("artifacts")
     if not isinstance(arts, dict) or not arts:
         return "<p class=muted>No artifacts.</p>"
@@ -181,8 +179,7 @@ def _compare_form(meta: dict[str, Any], others: list[dict[str, Any]], urls: Urls
     if not others:
         return ""
     options = "".join(
-        f"<option value='{esc(r['run_id'])}'>{esc(r['run_id'])} ({esc(r.get('status'))})</option>"
-        for r in others
+        f"<option value='{esc(r['run_id'])}'>{esc(r['run_id'])} ({esc(r.get('status'))})</option>" for r in others
     )
     return (
         f"<form method=get action='{esc(urls.compare(meta['dag_id']))}' class=row>"
@@ -238,8 +235,7 @@ def task_facts(meta: dict[str, Any], step: str, t: TaskSummary, urls: Urls) -> s
         [
             (
                 "Task",
-                f"<a class=mono href='{esc(href)}'>{esc(step)}/{esc(t.task_id)}</a> "
-                f"{_log_link(meta, step, t, urls)}",
+                f"<a class=mono href='{esc(href)}'>{esc(step)}/{esc(t.task_id)}</a> {_log_link(meta, step, t, urls)}",
             ),
             ("Status", badge(t.status)),
             ("Attempt", f"{esc(att.get('attempt'))} <span class=muted>({len(t.attempts)} total)</span>"),
@@ -263,9 +259,7 @@ def step_page(
     return page(f"{step} · {meta['run_id']}", body)
 
 
-def task_page(
-    meta: dict[str, Any], step: str, t: TaskSummary, attempts: list[dict[str, Any]], urls: Urls
-) -> str:
+def task_page(meta: dict[str, Any], step: str, t: TaskSummary, attempts: list[dict[str, Any]], urls: Urls) -> str:
     rows = []
     for a in attempts:
         exc = a.get("exception") if isinstance(a.get("exception"), dict) else None

@@ -221,9 +221,7 @@ def _table(p: dict[str, Any]) -> str:
     shape = p.get("shape") or []
     cols = [c for c in (p.get("columns") or []) if isinstance(c, dict)]
     rows = [r for r in (p.get("rows") or []) if isinstance(r, list)]
-    head = "".join(
-        f"<th>{esc(c.get('name'))}<br><span class=dtype>{esc(c.get('dtype'))}</span></th>" for c in cols
-    )
+    head = "".join(f"<th>{esc(c.get('name'))}<br><span class=dtype>{esc(c.get('dtype'))}</span></th>" for c in cols)
     body = "".join("<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in r) + "</tr>" for r in rows)
     dims = " \u00d7 ".join(esc(s) for s in shape)
     more = f", first {len(rows)} rows shown" if p.get("truncated") else ""

@@ -51,9 +51,7 @@ class Urls:
     def airflow_run(self, dag_id: str, airflow_run_id: str) -> str:
         return f"{self.airflow}/dags/{q(dag_id)}/runs/{q(airflow_run_id)}"
 
-    def airflow_task(
-        self, dag_id: str, airflow_run_id: str, task_id: str, map_index: int, try_number: Any
-    ) -> str:
+    def airflow_task(self, dag_id: str, airflow_run_id: str, task_id: str, map_index: int, try_number: Any) -> str:
         url = f"{self.airflow_run(dag_id, airflow_run_id)}/tasks/{q(task_id)}"
         url += f"/mapped/{int(map_index)}" if map_index >= 0 else ""
         return url + (f"?try_number={int(try_number)}" if isinstance(try_number, int) else "")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import platform
 import socket
 import sys
 import time
@@ -221,7 +222,8 @@ class TaskRunner:
         base: dict[str, Any] = {
             "flow_name": self.flow_cls.__name__, "run_id": inv.run_id, "step": inv.step,
             "task_id": inv.task_id, "attempt": inv.attempt, "started_at": _now(),
-            "execution": {**self.ctx.execution, "host": socket.gethostname(), "pid": os.getpid()},
+            "execution": {**self.ctx.execution, "host": socket.gethostname(), "pid": os.getpid(),
+                          "python_version": platform.python_version()},
             "airflow": {"dag_id": self.ctx.dag_id, "task_id": self.ctx.airflow_task_id,
                         "map_index": self.ctx.map_index, "try_number": self.ctx.try_number},
             "decorators": {k: v.to_dict() for k, v in self.node.decorators.items()},
