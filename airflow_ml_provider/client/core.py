@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from airflow_ml_provider.client.lineage import StepLineage, TaskLineage, origin_pathspec
+from airflow_ml_provider.client.lineage import InheritedTags, StepLineage, TaskLineage, origin_pathspec
 from airflow_ml_provider.client.logs import TaskLogs
 from airflow_ml_provider.client.scope import (
     MetaflowNamespaceMismatch,
@@ -62,7 +62,7 @@ class StoredException(StepException):
         return self.record.get(key, default)
 
 
-class DataArtifact:
+class DataArtifact(InheritedTags):
     """One artifact of a task: metadata now, value on ``.data``."""
 
     def __init__(self, task: Task, name: str, record: dict[str, Any]) -> None:
@@ -115,6 +115,9 @@ class _Data:
 
     def __dir__(self) -> list[str]:
         return sorted(self._task.artifacts)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._task.artifacts
 
     def __repr__(self) -> str:
         return f"<data of {self._task.pathspec}: {', '.join(sorted(self._task.artifacts))}>"
@@ -352,6 +355,10 @@ class Run:
         return Flow(self.flow_name)
 
     @property
+    def path_components(self) -> list[str]:
+        return [self.flow_name, self.id]
+
+    @property
     def origin_pathspec(self) -> str | None:
         """For a resumed run: ``Flow/<origin run id>``, else None."""
         return origin_pathspec(self.flow_name, self.metadata)
@@ -375,9 +382,10 @@ class Run:
         self.add_tags([tag])
 
     def add_tags(self, tags: Iterable[str]) -> None:
+        last = None
         for tag in _check_tags(tags):
-            self._store.tag_run(self.id, tag)
-        self._reload()
+            last = self._store.tag_run(self.id, tag)
+        self._reload(last)
 
     def remove_tag(self, tag: str) -> None:
         self.remove_tags([tag])
@@ -387,9 +395,10 @@ class Run:
         system = sorted(t for t in tags if t.startswith(SYSTEM_TAG_PREFIXES))
         if system:
             raise ValueError(f"cannot remove system tags {system} (they describe the run)")
+        last = None
         for tag in tags:
-            self._store.tag_run(self.id, tag, remove=True)
-        self._reload()
+            last = self._store.tag_run(self.id, tag, remove=True)
+        self._reload(last)
 
     def replace_tag(self, tag_to_remove: str, tag_to_add: str) -> None:
         self.replace_tags([tag_to_remove], [tag_to_add])
@@ -402,8 +411,10 @@ class Run:
         self.remove_tags(tags_to_remove)
         self.add_tags(tags_to_add)
 
-    def _reload(self) -> None:
-        self.metadata = self._store.read_run(self.id) or self.metadata
+    def _reload(self, until: str | None = None) -> None:
+        """After an edit: the run as it was right after it (as Metaflow's answer to the edit), so a
+        concurrent edit by another task cannot make the caller's own edit look lost."""
+        self.metadata = self._store.read_run(self.id, until=until) or self.metadata
 
     def __repr__(self) -> str:
         return f"Run('{self.pathspec}')"
@@ -417,6 +428,19 @@ class Flow:
         self.id = name
         if not self._store.run_ids():
             raise ObjectNotFound(f"no runs of flow {name!r} in {get_metadata()}")
+
+    @property
+    def pathspec(self) -> str:
+        return self.id
+
+    @property
+    def path_components(self) -> list[str]:
+        return [self.id]
+
+    @property
+    def tags(self) -> frozenset[str]:
+        """Empty: tags belong to runs (Metaflow's flows carry none either)."""
+        return frozenset()
 
     def runs(self, *tags: str) -> list[Run]:
         runs = []

@@ -12,7 +12,36 @@ if TYPE_CHECKING:
     from airflow_ml_provider.client.core import Run, Step, Task
 
 
-class TaskLineage:
+class InheritedTags:
+    """Steps, tasks and artifacts carry their run's tags, as in Metaflow (read afresh each time)."""
+
+    pathspec: str
+
+    def _owning_run(self) -> Run:
+        from airflow_ml_provider.client.core import Run
+
+        flow, run = self.pathspec.split("/")[:2]
+        return Run(f"{flow}/{run}", _namespace_check=False)
+
+    @property
+    def tags(self) -> frozenset[str]:
+        return self._owning_run().tags
+
+    @property
+    def user_tags(self) -> frozenset[str]:
+        return self._owning_run().user_tags
+
+    @property
+    def system_tags(self) -> frozenset[str]:
+        return self._owning_run().system_tags
+
+    @property
+    def path_components(self) -> list[str]:
+        """The pathspec's parts, e.g. ``["Flow", "run", "step", "task"]``."""
+        return self.pathspec.split("/")
+
+
+class TaskLineage(InheritedTags):
     """Mixed into ``Task``."""
 
     flow_name: str
@@ -79,7 +108,7 @@ class TaskLineage:
         return f"{self.flow_name}/{run}/{step}/{task}"
 
 
-class StepLineage:
+class StepLineage(InheritedTags):
     """Mixed into ``Step``."""
 
     flow_name: str

@@ -177,9 +177,11 @@ class FlowDatastore:
         except FileNotFoundError:
             return None
 
-    def read_run(self, run_id: str) -> dict[str, Any] | None:
+    def read_run(self, run_id: str, until: str | None = None) -> dict[str, Any] | None:
         """The run as readers see it: its record with status, tags and liveness folded in.
 
+        ``until`` (an event's ``at``) folds only the events up to it: the run as it was right after
+        that edit, whatever other writers did since (what ``Run.add_tag`` shows its caller).
         Raises :class:`CorruptRecordError` naming the file when ``run.json`` is unreadable; a
         corrupt event is skipped with a warning (one bad tag edit must not hide the run).
         """
@@ -188,6 +190,8 @@ class FlowDatastore:
             return None
         heartbeat = None
         events = self.run_events(run_id)
+        if until is not None:
+            events = [e for e in events if str(e.get("at") or "") <= until]
         if record.get("driver") == "local-runner" and not any(e.get("kind") == "ended" for e in events):
             heartbeat = self._read_heartbeat(f"{self._run_dir(run_id)}/heartbeat.json")
         return fold_run(record, events, heartbeat)
@@ -212,10 +216,11 @@ class FlowDatastore:
                 log.warning("skipping a run event: %s", exc)
         return events
 
-    def add_run_event(self, run_id: str, event: RunEvent) -> None:
-        """Record one fact about a run in an object of its own (never overwrites another)."""
+    def add_run_event(self, run_id: str, event: RunEvent) -> str:
+        """Record one fact about a run in an object of its own (never overwrites another); returns its ``at``."""
         name = event_name(str(event.get("kind")), str(event.get("at")))
         self.backend.write(f"{self._run_dir(run_id)}/events/{name}", _dumps(event))
+        return str(event.get("at"))
 
     def end_run(self, run_id: str, status: str, reason: str | None = None) -> None:
         """The run ended (``success`` or ``failed``): the newest such event decides its status."""
@@ -223,8 +228,9 @@ class FlowDatastore:
             raise ValueError(f"a run ends as {SUCCESS!r} or {FAILED!r}, not {status!r}")
         self.add_run_event(run_id, new_event("ended", status=status, **({"reason": reason} if reason else {})))
 
-    def tag_run(self, run_id: str, tag: str, *, remove: bool = False) -> None:
-        self.add_run_event(run_id, new_event("untag" if remove else "tag", tag=tag))
+    def tag_run(self, run_id: str, tag: str, *, remove: bool = False) -> str:
+        """Add (or remove) a user tag; returns the edit's ``at`` (see ``read_run(until=)``)."""
+        return self.add_run_event(run_id, new_event("untag" if remove else "tag", tag=tag))
 
     def heartbeat_run(self, run_id: str) -> None:
         """The local runner is alive (its one object, rewritten: it has no other writer)."""

@@ -58,6 +58,8 @@ class Current:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
+        if name == "tags" and self._info:
+            return set(self._info.get("tags") or [])  # a set, as Metaflow's (code calls .update on it)
         if name in self._info:
             return self._info[name]
         if name in PROJECT_FIELDS:

@@ -19,6 +19,12 @@ class IntrospectFlow(FlowSpec):
         self.run_obj = current.run
         self.task_status = current.task.status
         self.lineage = (self._current_step,)
+        self.tags_type = type(current.tags).__name__
+        run = current.run
+        run.add_tag("mine")
+        self.seen_after_add = "mine" in run.user_tags
+        run.remove_tag("mine")
+        self.seen_after_remove = "mine" in run.user_tags
         self.items = ["a", "b"]
         self.next(self.body, foreach="items")
 
@@ -105,3 +111,26 @@ def test_tag_command_adds_removes_replaces_and_lists(introspect) -> None:
     assert only_add.returncode == 1 and "use `tag add`" in only_add.stderr
     system = files("introspect_flow.py", "tag", "remove", "--run-id", run_id, "runtime:local")
     assert system.returncode == 1 and "system tags" in system.stderr
+
+
+def test_client_objects_carry_their_runs_tags_and_path_components(introspect) -> None:
+    from airflow_ml_provider.client import Flow
+
+    files, run_id = introspect
+    with files.store():
+        run = files.run("IntrospectFlow", run_id)
+        step = run["start"]
+        task = step.task
+        artifact = task["lineage"]
+        assert step.tags == task.tags == artifact.tags == run.tags
+        assert task.user_tags == run.user_tags and task.system_tags == run.system_tags
+        assert task.path_components == ["IntrospectFlow", run_id, "start", "0"]
+        assert run.path_components == ["IntrospectFlow", run_id] and Flow("IntrospectFlow").path_components == [
+            "IntrospectFlow"
+        ]
+        assert Flow("IntrospectFlow").tags == frozenset()
+        assert "lineage" in task.data and "nope" not in task.data
+        assert task["tags_type"].data == "set"  # current.tags is a set, as Metaflow's
+        assert run.end_task.pathspec == f"IntrospectFlow/{run_id}/end/0"
+        # a step's own tag edit shows in its Run object right after it, whatever other tasks do
+        assert task["seen_after_add"].data is True and task["seen_after_remove"].data is False
