@@ -25,6 +25,7 @@ from airflow_ml_provider.client.scope import (
     store_backend,
 )
 from airflow_ml_provider.datastore import FAILED, SUCCESS, CorruptRecordError, FlowDatastore, encode_run_id
+from airflow_ml_provider.datastore.records import SYSTEM_TAG_PREFIXES
 from airflow_ml_provider.dsl.exceptions import StepException
 from airflow_ml_provider.errors import ObjectNotFound
 
@@ -35,7 +36,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 # Tags the runtime sets on every run: they describe the run and cannot be removed.
-SYSTEM_TAG_PREFIXES = ("user:", "run_type:", "runtime:", "dag:", "project:", "project_branch:")
 
 
 class StoredException(StepException):
@@ -248,7 +248,10 @@ class Step(StepLineage):
         """Task ids in foreach order, without reading any task's record."""
         return sorted(self._store.task_ids(self.run_id, self.id), key=_task_sort_key)
 
-    def tasks(self) -> list[Task]:
+    def tasks(self, *tags: str) -> list[Task]:
+        """Tasks in foreach order; none unless the run has every tag given (tasks carry the run's tags)."""
+        if tags and not set(tags) <= self.tags:
+            return []
         return [Task(f"{self.pathspec}/{t}", _namespace_check=False) for t in self.task_ids()]
 
     def __iter__(self) -> Iterator[Task]:
@@ -286,8 +289,10 @@ class Run:
     def pathspec(self) -> str:
         return f"{self.flow_name}/{self.id}"
 
-    def steps(self) -> list[Step]:
-        """Steps that ran, in the flow's order (start first)."""
+    def steps(self, *tags: str) -> list[Step]:
+        """Steps that ran, in the flow's order (start first); none unless the run has every tag given."""
+        if not set(tags) <= self.tags:
+            return []
         order = {name: i for i, name in enumerate(self.metadata.get("steps") or [])}
         names = sorted(self._store.step_names(self.id), key=lambda s: (order.get(s, len(order)), s))
         return [Step(f"{self.pathspec}/{s}", _namespace_check=False) for s in names]
@@ -379,7 +384,7 @@ class Run:
 
     def add_tag(self, tag: str) -> None:
         """Add a user tag. Each edit is its own write-once record, so concurrent edits lose nothing."""
-        self.add_tags([tag])
+        self.add_tags(_one_or_many(tag))
 
     def add_tags(self, tags: Iterable[str]) -> None:
         last = None
@@ -388,7 +393,7 @@ class Run:
         self._reload(last)
 
     def remove_tag(self, tag: str) -> None:
-        self.remove_tags([tag])
+        self.remove_tags(_one_or_many(tag))
 
     def remove_tags(self, tags: Iterable[str]) -> None:
         tags = _check_tags(tags)
@@ -401,7 +406,7 @@ class Run:
         self._reload(last)
 
     def replace_tag(self, tag_to_remove: str, tag_to_add: str) -> None:
-        self.replace_tags([tag_to_remove], [tag_to_add])
+        self.replace_tags(_one_or_many(tag_to_remove), _one_or_many(tag_to_add))
 
     def replace_tags(self, tags_to_remove: Iterable[str], tags_to_add: Iterable[str]) -> None:
         """Remove then add (as Metaflow: a tag in both lists ends up present; both empty is an error)."""
@@ -486,4 +491,13 @@ def _check_tags(tags: Iterable[str]) -> list[str]:
     for tag in out:
         if not isinstance(tag, str) or not tag.strip() or len(tag) > 512:
             raise ValueError(f"a tag is a non-empty string of at most 512 characters, not {tag!r}")
+        try:
+            tag.encode("utf-8")
+        except UnicodeEncodeError:  # e.g. undecodable bytes from a command line
+            raise ValueError(f"a tag must be valid text (UTF-8), not {tag!r}") from None
     return out
+
+
+def _one_or_many(tag: str | Iterable[str]) -> Iterable[str]:
+    """``add_tag(["a", "b"])``: Metaflow's deprecated list form, still accepted."""
+    return tag if isinstance(tag, (list, tuple, set, frozenset)) else [tag]  # type: ignore[return-value]

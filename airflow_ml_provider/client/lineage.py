@@ -138,7 +138,7 @@ class StepLineage(InheritedTags):
         """The run this step belongs to."""
         from airflow_ml_provider.client.core import Run
 
-        return Run(f"{self.flow_name}/{self.run_id}")
+        return Run(f"{self.flow_name}/{self.run_id}", _namespace_check=False)  # going up never re-checks
 
 
 def origin_pathspec(flow_name: str, metadata: dict[str, Any]) -> str | None:

@@ -69,6 +69,10 @@ class ArtifactRecord(TypedDict, total=False):
     preview: dict[str, Any]  # bounded, computed at write time (the UI never loads values)
 
 
+SYSTEM_TAG_PREFIXES = ("user:", "run_type:", "runtime:", "dag:", "project:", "project_branch:")
+"""Tags the package sets to describe a run; the others are the user's (``--tag``, ``add_tag``)."""
+
+
 class CardRecord(TypedDict, total=False):
     """One card of one attempt (``cards/<n>.<hash>.json``); its HTML is a blob."""
 

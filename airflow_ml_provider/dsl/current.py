@@ -14,6 +14,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from airflow_ml_provider.datastore.records import SYSTEM_TAG_PREFIXES
+
 FIELDS = frozenset(
     {
         "flow_name", "run_id", "airflow_run_id", "dag_id", "step_name", "task_id", "retry_count",
@@ -58,8 +60,8 @@ class Current:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
-        if name == "tags" and self._info:
-            return set(self._info.get("tags") or [])  # a set, as Metaflow's (code calls .update on it)
+        if name == "tags" and self._info:  # the run's user tags, as a set (Metaflow's: code calls .update)
+            return {t for t in self._info.get("tags") or [] if not t.startswith(SYSTEM_TAG_PREFIXES)}
         if name in self._info:
             return self._info[name]
         if name in PROJECT_FIELDS:

@@ -183,6 +183,7 @@ class TaskRunner:
             task_id=self.inv.task_id, retry_count=self.inv.attempt, airflow_run_id=ctx.airflow_run_id,
             dag_id=ctx.dag_id, run_type=ctx.run_type, origin_run_id=ctx.origin_run_id,
             username=ctx.username, tags=list(ctx.tags), logical_date=ctx.logical_date,
+            namespace=f"user:{ctx.username}" if ctx.username else None,  # the run's user namespace
             data_interval_start=ctx.data_interval_start, data_interval_end=ctx.data_interval_end,
             parameter_names=[p.name for p in flow_parameters(self.flow_cls).values()],
             execution_mode=ctx.execution.get("mode", "local"), artifact_root=self.store.backend.describe(),
