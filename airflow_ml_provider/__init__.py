@@ -37,6 +37,15 @@ from airflow_ml_provider.dsl import (
     timeout,
 )
 from airflow_ml_provider.dsl.current import use_client as _use_client
+from airflow_ml_provider.dsl.unsupported import (
+    Config,
+    FlowMutator,
+    StepMutator,
+    UserStepDecorator,
+    config_expr,
+    parallel,
+    user_step_decorator,
+)
 from airflow_ml_provider.errors import MLProviderError
 
 
@@ -51,7 +60,9 @@ _use_client(_client_object)
 
 __all__ = [
     "S3",
+    "Config",
     "Flow",
+    "FlowMutator",
     "FlowSpec",
     "IncludeFile",
     "JSONType",
@@ -61,9 +72,12 @@ __all__ = [
     "Run",
     "Runner",
     "Step",
+    "StepMutator",
     "Task",
+    "UserStepDecorator",
     "WebServiceSpec",
     "catch",
+    "config_expr",
     "current",
     "default_namespace",
     "endpoint",
@@ -73,12 +87,14 @@ __all__ = [
     "get_namespace",
     "kubernetes",
     "namespace",
+    "parallel",
     "project",
     "resources",
     "retry",
     "schedule",
     "step",
     "timeout",
+    "user_step_decorator",
 ]
 
 

@@ -200,6 +200,7 @@ environment = _step_decorator(Environment)
 def step(func: F) -> F:
     """Mark a method of a FlowSpec as a step."""
     func._ml_step = True  # type: ignore[attr-defined]
+    func.name = func.__name__  # type: ignore[attr-defined]  # as Metaflow's: `for step in flow: step.name`
     if not hasattr(func, "_ml_decorators"):
         func._ml_decorators = {}  # type: ignore[attr-defined]
     return func

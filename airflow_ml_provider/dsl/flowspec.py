@@ -261,6 +261,18 @@ class FlowSpec:
         """The running step's name (Metaflow's internal attribute of the same name)."""
         return current.step_name
 
+    # -- the graph, as Metaflow code reads it ----------------------------------------------
+    @property
+    def _graph(self) -> Any:
+        """The flow's graph (``flow._graph[name].type`` etc., as Metaflow's)."""
+        from airflow_ml_provider.graph import build_graph  # lazily: the graph module imports this one
+
+        return build_graph(type(self))
+
+    def __iter__(self) -> Iterator[Any]:
+        """The step methods in graph order, each with ``.name`` (Metaflow's ``for step in flow``)."""
+        return iter([getattr(self, node.name) for node in self._graph])
+
     # -- joins -----------------------------------------------------------------------------
     def merge_artifacts(
         self, inputs: Inputs, include: Iterable[str] | None = None, exclude: Iterable[str] | None = None

@@ -55,6 +55,11 @@ class StepNode:
         return "linear"
 
     @property
+    def parallel_step(self) -> bool:
+        """Always False: ``@parallel`` is not supported (Metaflow code reads the attribute)."""
+        return False
+
+    @property
     def is_split(self) -> bool:
         return self.type in ("split", "foreach")
 

@@ -26,6 +26,7 @@ import sys
 from typing import Any, TextIO
 
 from airflow_ml_provider import config
+from airflow_ml_provider.cli_args import positive_int
 from airflow_ml_provider.dsl.parameters import flow_parameters
 from airflow_ml_provider.dsl.project import defaults_context, env_branch, project_spec, project_tags
 
@@ -40,10 +41,14 @@ def add_top_level_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--environment", default=None, help="local only (step packages come from the pod image)")
     parser.add_argument("--branch", default=None, help="@project branch (default: METAFLOW_BRANCH)")
     parser.add_argument("--production", action="store_true", help="@project production branch (or METAFLOW_PRODUCTION)")
+    parser.add_argument("--event-logger", "--monitor", dest="sidecar", default=None,
+                        help="accepted for Metaflow compatibility; no sidecar loggers or monitors run")  # fmt: skip
 
 
 def add_run_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--run-id-file", default=None, help="write the run id to this file before the run starts")
+    sub.add_argument("--max-num-splits", type=positive_int, default=None,
+                     help="fail a foreach with more items than this (default: no limit locally)")  # fmt: skip
     sub.add_argument("--runner-attribute-file", default=None, help=argparse.SUPPRESS)  # the Runner API's
 
 

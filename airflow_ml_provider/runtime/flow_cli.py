@@ -118,6 +118,7 @@ def _run(flow_cls: type, flow_file: str, graph: Any, args: argparse.Namespace) -
     runner = LocalRunner(
         flow_cls, flow_file, graph, params, max_workers=max_workers, tags=tags,
         run_id=getattr(args, "run_id", None), origin_run_id=origin, resume_step=resume_step,
+        max_num_splits=args.max_num_splits,
     )  # fmt: skip
     cli_options.write_run_id_files(args, flow_cls.__name__, runner.run_id)
     try:

@@ -59,6 +59,7 @@ class LocalRunner:
         run_id: str | None = None,
         origin_run_id: str | None = None,
         resume_step: str | None = None,
+        max_num_splits: int | None = None,
     ) -> None:
         self.flow_cls = flow_cls
         self.flow_file = os.path.abspath(flow_file)
@@ -70,7 +71,7 @@ class LocalRunner:
             parameters=parameters, run_type="local", username=user,
             tags=sorted({f"user:{user}", "run_type:local", *(tags or [])}),
             execution={"mode": "local-cli", "resources_enforced": False},
-            origin_run_id=origin_run_id, resume_step=resume_step,
+            origin_run_id=origin_run_id, resume_step=resume_step, max_map_length=max_num_splits,
         )  # fmt: skip
         self.store = FlowDatastore(flow_cls.__name__, get_backend())
         self.warm = config.local_warm_start()

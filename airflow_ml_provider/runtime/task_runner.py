@@ -355,7 +355,10 @@ class TaskRunner:
         limit = self.ctx.max_map_length
         if limit and count > limit:
             raise ValueError(
-                f"foreach={var!r}: {count} items exceed Airflow's [core] max_map_length = {limit}. "
+                f"foreach={var!r}: {count} items exceed --max-num-splits = {limit}. Raise it or split the list "
+                "into chunks."
+                if self.ctx.run_type == "local"
+                else f"foreach={var!r}: {count} items exceed Airflow's [core] max_map_length = {limit}. "
                 "Raise it (AIRFLOW__CORE__MAX_MAP_LENGTH) or split the list into chunks."
             )
         depth = self.graph.foreach_depth(self.inv.step)
