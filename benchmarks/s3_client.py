@@ -177,7 +177,8 @@ def _cpu_table(rows: list, clients: list[str], results: dict, cpu: dict) -> str:
     """
     cores = os.cpu_count() or 1
     lines = [
-        "| row | " + " | ".join(f"{n} CPU s client + server" for n in clients)
+        "| row | "
+        + " | ".join(f"{n} CPU s client + server" for n in clients)
         + f" | ceiling vs boto3 ({cores} cores) |",
         "|" + "---|" * (len(clients) + 2),
     ]

@@ -178,6 +178,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="store-bench-", dir=os.environ.get("BENCH_TMP")))
     results = []
     with start_moto_server() as url:
+
         def make_client() -> Any:
             return boto3.client("s3", endpoint_url=url, region_name="us-east-1",
                                 aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip

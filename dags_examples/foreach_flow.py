@@ -43,9 +43,7 @@ class ForeachFlow(FlowSpec):
     def join(self, inputs):
         import pandas as pd
 
-        self.summary = pd.DataFrame(
-            [{"region": inp.region, "total": inp.total, "count": inp.count} for inp in inputs]
-        )
+        self.summary = pd.DataFrame([{"region": inp.region, "total": inp.total, "count": inp.count} for inp in inputs])
         self.order = [inp.region for inp in inputs]
         self.merge_artifacts(inputs, include=["sales"])
         self.next(self.end)

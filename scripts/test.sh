@@ -7,6 +7,7 @@ if [ "${1:-}" = "--fast" ]; then
   # the unit tier only (tests/conftest.py): no system packages, no Airflow database, no browser
   shift
   .venv/bin/ruff check .
+  .venv/bin/ruff format --check .
   .venv/bin/lint-imports
   exec .venv/bin/python -m pytest -m unit "$@"
 fi
@@ -15,5 +16,6 @@ if [ -f scripts/install_browser.sh ]; then
 fi
 bash scripts/install_postgres.sh  # PostgreSQL binaries for the running-Airflow tests
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 .venv/bin/lint-imports  # layer contracts: .importlinter
 .venv/bin/python -m pytest "$@"

@@ -17,7 +17,7 @@ from airflow_ml_provider.runtime.code_package import (
 from airflow_ml_provider.runtime.command import StepInvocation
 from tests.fixtures.airflow_local import airflow_env
 
-FLOW = '''
+FLOW = """
 from airflow_ml_provider import FlowSpec, step
 
 class PackFlow(FlowSpec):
@@ -30,7 +30,7 @@ class PackFlow(FlowSpec):
     @step
     def end(self):
         pass
-'''
+"""
 
 
 def _write(folder, version: str) -> None:

@@ -93,8 +93,9 @@ def test_pod_commands_run_against_s3_and_chain(s3_root, monkeypatch, airflow_hom
     train.prepare(tctx, "kubernetes")
     tpod = train.build_pod_request_obj(tctx, dry_run=True)
     assert [s.secret_ref.name for s in tpod.spec.containers[0].env_from] == ["ml-s3", "s3-creds"]
-    assert tpod.spec.containers[0].args[tpod.spec.containers[0].args.index("--code-package") + 1] == (
-        args[args.index("--code-package") + 1]
+    assert (
+        tpod.spec.containers[0].args[tpod.spec.containers[0].args.index("--code-package") + 1]
+        == (args[args.index("--code-package") + 1])
     )
     done = _run_pod(tpod, secret_env)
     assert done.returncode == 0, done.stdout + done.stderr

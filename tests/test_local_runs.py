@@ -592,8 +592,11 @@ def test_an_object_of_a_class_from_the_flow_file_explains_itself_in_the_client(t
     with store(runner.root):
         run = Run(f"PointFlow/{run_id}")
         assert run.data.seen_x == 1 and run.data.plain == {"x": 1, "y": 2}
-        with pytest.raises(ArtifactLoadError, match=r"a Point whose class is defined in the PointFlow flow file.*"
-                           r"define Point in a module next to the flow file"):
+        with pytest.raises(
+            ArtifactLoadError,
+            match=r"a Point whose class is defined in the PointFlow flow file.*"
+            r"define Point in a module next to the flow file",
+        ):
             _ = run["start"].task.data.point
 
 
@@ -756,8 +759,10 @@ def test_timeout_stops_a_local_step_and_fails_its_attempt(tmp_path: Path) -> Non
 
 def test_a_step_that_ignores_its_timeout_is_killed_after_the_backstop(tmp_path: Path) -> None:
     runner = Runner(tmp_path, tmp_path / "artifacts")
-    stubborn = TIMEOUT_FLOW.replace("        time.sleep(60)", "        import signal\n"
-                                    "        signal.signal(signal.SIGALRM, signal.SIG_IGN)\n        time.sleep(60)")
+    stubborn = TIMEOUT_FLOW.replace(
+        "        time.sleep(60)",
+        "        import signal\n        signal.signal(signal.SIGALRM, signal.SIG_IGN)\n        time.sleep(60)",
+    )
     runner.write("slow_step.py", stubborn)
     started = time.monotonic()
     result = runner("slow_step.py", "run")

@@ -48,7 +48,9 @@ KINDS = {
     ),
     "Evicted": (
         _status(
-            "Failed", reason="Evicted", message="The node was low on resource: memory.",
+            "Failed",
+            reason="Evicted",
+            message="The node was low on resource: memory.",
             terminated={"exit_code": 137, "reason": "ContainerStatusUnknown"},
         ),
         "phase Failed, reason Evicted, exit code 137: The node was low on resource: memory.",
@@ -63,7 +65,9 @@ KINDS = {
     ),
     "DeadlineExceeded": (
         _status(
-            "Failed", reason="DeadlineExceeded", message="Pod was active on the node longer than the deadline",
+            "Failed",
+            reason="DeadlineExceeded",
+            message="Pod was active on the node longer than the deadline",
             terminated={"exit_code": 143, "reason": "Error"},
         ),
         "phase Failed, reason DeadlineExceeded, exit code 143: Pod was active on the node longer",
@@ -212,7 +216,7 @@ def test_a_pod_the_api_refuses_is_recorded_with_the_error(cluster, dag, monkeypa
     _execute(dag, "start", run_id)
 
     def refuse(self, pod):
-        raise ApiException(status=403, reason='pods is forbidden: exceeded quota: gpu, requested: nvidia.com/gpu=1')
+        raise ApiException(status=403, reason="pods is forbidden: exceeded quota: gpu, requested: nvidia.com/gpu=1")
 
     monkeypatch.setattr(PodManager, "create_pod", refuse)
     with pytest.raises(ApiException):

@@ -257,7 +257,7 @@ def test_a_flipped_byte_is_an_error_naming_the_artifact_never_a_wrong_value(
     assert task["fine"].data == 42  # the other artifacts still load
     assert cli.main(["show", f"{FLOW}/r1"]) == 0
     out = capsys.readouterr().out
-    bad = out[out.index(f"    {name}:"):]
+    bad = out[out.index(f"    {name}:") :]
     assert "error: artifact" in bad.splitlines()[1] and key in bad.splitlines()[1]
     assert "    fine: int (" in out and "\n      42\n" in out
 

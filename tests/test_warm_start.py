@@ -24,7 +24,7 @@ from airflow_ml_provider.client import Flow, namespace, set_artifact_root
 from airflow_ml_provider.runtime import warm_start
 from tests.fixtures.airflow_local import airflow_env
 
-PROBE_FLOW = '''
+PROBE_FLOW = """
 import os
 import sys
 from airflow_ml_provider import FlowSpec, step
@@ -52,7 +52,7 @@ class ProbeFlow(FlowSpec):
 
 if __name__ == "__main__":
     ProbeFlow()
-'''
+"""
 
 
 def run_flow(folder: Path, root: Path, filename: str, warm: bool, **env: str) -> subprocess.CompletedProcess:
@@ -122,7 +122,7 @@ def test_steps_fall_back_to_fresh_processes_when_the_starter_dies(tmp_path: Path
     assert any("warm start failed" in m for m in messages), messages
 
 
-EXIT_FLOW = '''
+EXIT_FLOW = """
 import atexit
 import os
 import threading
@@ -156,7 +156,7 @@ class ExitFlow(FlowSpec):
 
 if __name__ == "__main__":
     ExitFlow()
-'''
+"""
 
 
 @pytest.mark.parametrize("warm", [True, False], ids=["warm", "fresh"])
@@ -172,7 +172,7 @@ def test_a_step_process_ends_like_an_interpreter(tmp_path: Path, warm: bool) -> 
     assert (marks / "left_open").read_text() == "buffered"
 
 
-SLEEPER_FLOW = '''
+SLEEPER_FLOW = """
 import os
 import subprocess
 import sys
@@ -197,7 +197,7 @@ class SleeperFlow(FlowSpec):
 
 if __name__ == "__main__":
     SleeperFlow()
-'''
+"""
 
 
 def _alive(pid: int) -> bool:

@@ -50,9 +50,7 @@ class AirflowServer:
     pid: int
     tokens: dict[str, str] = field(default_factory=dict)
 
-    def get(
-        self, path: str, user: str | None = "admin", *, cookie: bool = False, timeout: float = 60
-    ) -> Http:
+    def get(self, path: str, user: str | None = "admin", *, cookie: bool = False, timeout: float = 60) -> Http:
         """GET ``path`` as ``user`` (Bearer header, or the UI's ``_token`` cookie); never raises on 4xx."""
         request = urllib.request.Request(self.url + path)
         if user is not None:

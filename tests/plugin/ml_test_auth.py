@@ -16,11 +16,7 @@ DENIED_DAG = "DeniedFlow"
 
 
 class DenyingAuthManager(SimpleAuthManager):
-    def is_authorized_dag(
-        self, *, method: Any, user: Any, access_entity: Any = None, details: Any = None
-    ) -> bool:
+    def is_authorized_dag(self, *, method: Any, user: Any, access_entity: Any = None, details: Any = None) -> bool:
         if user.get_name() == DENIED_USER and details is not None and details.id == DENIED_DAG:
             return False
-        return super().is_authorized_dag(
-            method=method, user=user, access_entity=access_entity, details=details
-        )
+        return super().is_authorized_dag(method=method, user=user, access_entity=access_entity, details=details)

@@ -43,12 +43,7 @@ def tiny_png(width: int = 8, height: int = 8) -> bytes:
 
     raw = b"".join(b"\x00" + b"\x1f\x77\xb4" * width for _ in range(height))
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
-    )
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
 def _run(ds: FlowDatastore, airflow_run_id: str, dag_id: str, created: str, **extra: Any) -> str:
@@ -163,9 +158,7 @@ def _table_flow_run(ds: FlowDatastore, airflow_run_id: str, created: str, scale:
         new=[],
         exception={"type": "RuntimeError", "message": "CUDA out of memory", "traceback": "Traceback ...\n"},
     )
-    _attempt(
-        ds, run_id, "train", "0", 1, train, new=["df", "weights", "accuracy", "note", "config", "plot_png"]
-    )
+    _attempt(ds, run_id, "train", "0", 1, train, new=["df", "weights", "accuracy", "note", "config", "plot_png"])
     _attempt(ds, run_id, "end", "0", 0, train, new=[])
     return run_id
 
@@ -209,15 +202,11 @@ def build_store(root: str) -> dict[str, Any]:
     )
     backend.write("_dags/renamed_dag.json", b'{"flow_name": "RenamedFlow"}')
     scan = FlowDatastore("ScanFlow", backend)
-    ids["scan_run"] = _run(
-        scan, "manual__scan_1", "scan_dag", "2026-11-26T08:00:00+00:00", tags=["team:scan"]
-    )
+    ids["scan_run"] = _run(scan, "manual__scan_1", "scan_dag", "2026-11-26T08:00:00+00:00", tags=["team:scan"])
     _attempt(scan, ids["scan_run"], "start", "0", 0, {"y": scan.save_artifact("y", 2)}, dag_id="scan_dag")
 
     denied = FlowDatastore("DeniedFlow", backend)
-    ids["denied_run"] = _run(
-        denied, "manual__denied_1", "DeniedFlow", "2026-11-26T07:00:00+00:00", tags=["secret"]
-    )
+    ids["denied_run"] = _run(denied, "manual__denied_1", "DeniedFlow", "2026-11-26T07:00:00+00:00", tags=["secret"])
     _attempt(denied, ids["denied_run"], "start", "0", 0, {"secret": denied.save_artifact("secret", "s3cr3t")})
 
     hostile = FlowDatastore("HostileFlow", backend)

@@ -160,9 +160,7 @@ def test_task_instance_tab(airflow_server):
     assert "process</a>/<a" in page or "process/7" in page
     assert "items[7] = 7" in page and "/tasks/process/mapped/7" in page
     # Unmapped tasks: the UI leaves the placeholder as is.
-    page = s.get(
-        f"{P}/dags/TableFlow/runs/{quote(RUN_A, safe='')}/tasks/train?map_index=%7BMAP_INDEX%7D"
-    ).text
+    page = s.get(f"{P}/dags/TableFlow/runs/{quote(RUN_A, safe='')}/tasks/train?map_index=%7BMAP_INDEX%7D").text
     assert "CUDA out of memory" in page
     assert s.get(f"{P}/dags/BigFlow/runs/{run}/tasks/process?map_index={BIG_TASKS}").status == 404
 
@@ -179,9 +177,7 @@ def test_download_returns_the_stored_bytes(airflow_server):
     assert resp.body == stored
     # a real blob of this flow that this task does not reference is not served through it
     other = _key(s, "TableFlow", run, "alpha")
-    assert (
-        s.get(f"{P}/dags/TableFlow/runs/{run}/steps/train/tasks/0/blobs/{other}").status == 200
-    )  # inherited
+    assert s.get(f"{P}/dags/TableFlow/runs/{run}/steps/train/tasks/0/blobs/{other}").status == 200  # inherited
     items_key = _key(s, "BigFlow", s.ids["big_run"], "items")
     assert s.get(f"{P}/dags/TableFlow/runs/{run}/steps/train/tasks/0/blobs/{items_key}").status == 404
 

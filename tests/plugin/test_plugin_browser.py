@@ -46,9 +46,7 @@ def browser(airflow_server) -> Iterator:
 @pytest.fixture(scope="module")
 def airflow_run(airflow_server) -> str:
     """Create the Airflow DAG run whose artifacts the store fixture holds (same run id)."""
-    resp = airflow_server.post_json(
-        "/api/v2/dags/TableFlow/dagRuns", {"dag_run_id": RUN_A, "logical_date": None}
-    )
+    resp = airflow_server.post_json("/api/v2/dags/TableFlow/dagRuns", {"dag_run_id": RUN_A, "logical_date": None})
     assert resp.status in (200, 409), resp.text
     return RUN_A
 
@@ -88,17 +86,13 @@ def test_run_tab_shows_artifacts(browser, airflow_server, airflow_run, shots, th
         assert "weights" in body.inner_text() and "trained on cats and dogs" in body.inner_text()
         assert frame.locator("img.imgprev").count() >= 1
         background = body.evaluate("b => getComputedStyle(b).backgroundColor")
-        airflow_bg = page.evaluate(
-            "getComputedStyle(document.documentElement).getPropertyValue('--chakra-colors-bg')"
-        )
+        airflow_bg = page.evaluate("getComputedStyle(document.documentElement).getPropertyValue('--chakra-colors-bg')")
         # the view takes its colours from the surrounding Airflow theme
         assert background == ("rgb(255, 255, 255)" if theme == "light" else airflow_bg.strip()), background
         page.wait_for_timeout(300)
         page.screenshot(path=str(shots / f"run_tab_{theme}.png"))
         print(f"\nscreenshot: {shots / f'run_tab_{theme}.png'}")
-        frame.locator("summary", has_text="DataFrame").first.evaluate(
-            "e => e.scrollIntoView({block: 'start'})"
-        )
+        frame.locator("summary", has_text="DataFrame").first.evaluate("e => e.scrollIntoView({block: 'start'})")
         page.wait_for_timeout(200)
         page.screenshot(path=str(shots / f"run_tab_{theme}_table.png"))
     finally:
@@ -109,9 +103,7 @@ def test_task_instance_tab_and_nav_page(browser, airflow_server, airflow_run, sh
     s = airflow_server
     context, page = _page(browser, s, "light")
     try:
-        page.goto(
-            f"{s.url}/dags/TableFlow/runs/{quote(airflow_run, safe='')}/tasks/train", wait_until="networkidle"
-        )
+        page.goto(f"{s.url}/dags/TableFlow/runs/{quote(airflow_run, safe='')}/tasks/train", wait_until="networkidle")
         frame = _artifacts_frame(page)
         assert "CUDA out of memory" in frame.locator("body").inner_text()
         page.screenshot(path=str(shots / "task_tab_light.png"))
