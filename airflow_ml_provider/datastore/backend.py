@@ -15,10 +15,18 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 _WRITE_CHUNK = 16 * 1024 * 1024
 # from this size a local blob is written while it is hashed (LocalBackend.write_hashed)
 OVERLAP_MIN_BYTES = 32 * 1024 * 1024
+
+
+class ObjectInfo(NamedTuple):
+    """What a listing knows of one object without reading it."""
+
+    mtime: float  # seconds since the epoch (file mtime, S3 LastModified)
+    size: int
 
 
 class StorageBackend(ABC):
@@ -56,9 +64,21 @@ class StorageBackend(ABC):
     @abstractmethod
     def size(self, path: str) -> int: ...
 
+    @abstractmethod
+    def walk(self, prefix: str) -> dict[str, ObjectInfo]:
+        """Every object below ``prefix`` (recursively), by path relative to the root.
+
+        Writes in progress (a local ``.tmp-`` file) are not objects yet and are left out.
+        """
+
+    @abstractmethod
     def delete(self, path: str) -> None:
         """Remove the object (no error when absent). Only writers call it: readers never delete."""
-        raise NotImplementedError(f"{type(self).__name__} cannot delete objects")
+
+    def delete_many(self, paths: list[str]) -> None:
+        """Remove every object of ``paths`` (absent ones are fine); S3 batches 1000 per request."""
+        for path in paths:
+            self.delete(path)
 
     def describe(self) -> str:
         return self.root
@@ -158,6 +178,40 @@ class LocalBackend(StorageBackend):
     def delete(self, path: str) -> None:
         self._path(path).unlink(missing_ok=True)
 
+    def walk(self, prefix: str) -> dict[str, ObjectInfo]:
+        found: dict[str, ObjectInfo] = {}
+        for dirpath, _dirs, files in os.walk(self._path(prefix)):
+            for name in files:
+                if name.startswith(".tmp-"):
+                    continue  # a write in progress (or a crashed one)
+                full = Path(dirpath, name)
+                st = full.stat()
+                found[full.relative_to(self.root).as_posix()] = ObjectInfo(st.st_mtime, st.st_size)
+        return found
+
+
+def _s3_backend(root: str) -> StorageBackend:
+    try:
+        from airflow_ml_provider.datastore.s3 import S3Backend
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise RuntimeError(f"artifact_root {root!r} needs the S3 backend: {exc}") from exc
+    return S3Backend(root)
+
+
+# URL scheme of an artifact root -> factory; "" is a plain folder path
+_BACKENDS: dict[str, Callable[[str], StorageBackend]] = {
+    "": LocalBackend,
+    "file": lambda root: LocalBackend(root[len("file://") :]),
+    "s3": _s3_backend,
+}
+
+
+def register_backend(scheme: str, factory: Callable[[str], StorageBackend]) -> None:
+    """Make ``<scheme>://...`` artifact roots use ``factory(root)`` (e.g. a company object store)."""
+    if not scheme.isidentifier():
+        raise ValueError(f"storage scheme {scheme!r} must be a plain word such as 's3' or 'gs'")
+    _BACKENDS[scheme] = factory
+
 
 def get_backend(root: str | None = None) -> StorageBackend:
     """Backend for ``root`` (default: the configured ``[ml_provider] artifact_root``)."""
@@ -166,14 +220,8 @@ def get_backend(root: str | None = None) -> StorageBackend:
 
         root = artifact_root()
     scheme = root.split("://", 1)[0] if "://" in root else ""
-    if scheme not in ("", "s3", "file"):
-        raise ValueError(f"artifact_root {root!r}: unknown scheme {scheme!r}; use a folder or s3://bucket/prefix")
-    if scheme == "file":
-        root = root[len("file://") :]
-    if root.startswith("s3://"):
-        try:
-            from airflow_ml_provider.datastore.s3 import S3Backend
-        except ImportError as exc:  # pragma: no cover - depends on the install
-            raise RuntimeError(f"artifact_root {root!r} needs the S3 backend: {exc}") from exc
-        return S3Backend(root)
-    return LocalBackend(root)
+    factory = _BACKENDS.get(scheme)
+    if factory is None:
+        known = ", ".join(f"{s}://" for s in sorted(_BACKENDS) if s)
+        raise ValueError(f"artifact_root {root!r}: unknown scheme {scheme!r}; use a folder or one of {known}")
+    return factory(root)

@@ -49,7 +49,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from airflow_ml_provider.datastore.backend import StorageBackend
+from airflow_ml_provider.datastore.backend import ObjectInfo, StorageBackend
 from airflow_ml_provider.datastore.records import StoreError
 from airflow_ml_provider.datastore.s3_io import MB, error_kind, gather, multipart_upload, retry_stream, transient_errors
 
@@ -270,6 +270,29 @@ class S3Backend(StorageBackend):
     def delete(self, path: str) -> None:
         key = self._key(path)
         self._call(key, lambda: self.client.delete_object(Bucket=self.bucket, Key=key), "DELETE")
+
+    def delete_many(self, paths: list[str]) -> None:
+        """DeleteObjects, 1000 keys per request (S3's cap); absent keys are fine."""
+        delete = self.client.delete_objects
+        for i in range(0, len(paths), 1000):
+            keys = [{"Key": self._key(p)} for p in paths[i : i + 1000]]
+            batch = {"Objects": keys, "Quiet": True}
+            self._call(keys[0]["Key"], lambda b=batch: delete(Bucket=self.bucket, Delete=b), "DELETE")
+
+    def walk(self, prefix: str) -> dict[str, ObjectInfo]:
+        """ListObjectsV2 without a delimiter, all pages."""
+        base = self._key(prefix)
+        base = f"{base}/" if base else ""
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        found: dict[str, ObjectInfo] = {}
+
+        def scan() -> None:
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=base):
+                for obj in page.get("Contents", ()):
+                    found[obj["Key"][strip:]] = ObjectInfo(obj["LastModified"].timestamp(), int(obj["Size"]))
+
+        self._call(base, scan, "LIST")
+        return found
 
     def size(self, path: str) -> int:
         key = self._key(path)

@@ -21,14 +21,12 @@ sharing the artifact root would see the first one's blobs as unreferenced.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from airflow_ml_provider.datastore.backend import LocalBackend, StorageBackend
+from airflow_ml_provider.datastore.backend import StorageBackend
 from airflow_ml_provider.xcom.reference import NAMESPACE, is_reference, touch_path
 
 DATA = f"{NAMESPACE}/data"
@@ -50,46 +48,14 @@ class GCReport:
         return {**self.__dict__, "deleted": len(self.deleted), "deleted_keys": self.deleted[:100]}
 
 
-def _s3_prefix(backend: Any, path: str) -> str:
-    return f"{backend.prefix}/{path}/" if backend.prefix else f"{path}/"
-
-
 def list_objects(backend: StorageBackend, prefix: str) -> dict[str, tuple[float, int]]:
     """``{relative path: (mtime epoch, size)}`` of every object below ``prefix``."""
-    found: dict[str, tuple[float, int]] = {}
-    if isinstance(backend, LocalBackend):
-        base = Path(backend.root, prefix)
-        for dirpath, _dirs, files in os.walk(base):
-            for name in files:
-                if name.startswith(".tmp-"):
-                    continue  # a write in progress (or a crashed one): never ours to judge
-                full = Path(dirpath, name)
-                st = full.stat()
-                found[full.relative_to(backend.root).as_posix()] = (st.st_mtime, st.st_size)
-        return found
-    if type(backend).__name__ == "S3Backend":
-        start = _s3_prefix(backend, prefix)
-        strip = len(backend.prefix) + 1 if backend.prefix else 0
-        pages = backend.client.get_paginator("list_objects_v2").paginate(Bucket=backend.bucket, Prefix=start)
-        for page in pages:
-            for obj in page.get("Contents", []):
-                found[obj["Key"][strip:]] = (obj["LastModified"].timestamp(), int(obj["Size"]))
-        return found
-    raise NotImplementedError(f"XCom GC does not know how to list {type(backend).__name__}")
+    return {path: (info.mtime, info.size) for path, info in backend.walk(prefix).items()}
 
 
 def delete_objects(backend: StorageBackend, paths: list[str]) -> None:
     """Delete ``paths`` (relative to the root); absent ones are fine."""
-    if isinstance(backend, LocalBackend):
-        for path in paths:
-            Path(backend.root, path).unlink(missing_ok=True)
-        return
-    if type(backend).__name__ == "S3Backend":
-        for i in range(0, len(paths), 1000):
-            keys = [{"Key": f"{backend.prefix}/{p}" if backend.prefix else p} for p in paths[i : i + 1000]]
-            backend.client.delete_objects(Bucket=backend.bucket, Delete={"Objects": keys, "Quiet": True})
-        return
-    raise NotImplementedError(f"XCom GC does not know how to delete from {type(backend).__name__}")
+    backend.delete_many(paths)
 
 
 def _key_of(path: str) -> str:
