@@ -277,7 +277,7 @@ def attempt_liveness(record: AttemptRecord, heartbeat: Heartbeat | None) -> Atte
     """A started attempt whose writer went silent is shown failed, with the reason (not stored)."""
     if record.get("status") != RUNNING:
         return record
-    last = (heartbeat or {}).get("at") or record.get("started_at")
+    last = (heartbeat.get("at") if heartbeat else None) or record.get("started_at")
     if not is_stale(last):
         return record
     reason = no_heartbeat_reason(str(last))
@@ -310,7 +310,7 @@ def fold_run(run: RunRecord, events: list[RunEvent], heartbeat: Heartbeat | None
         return out
     out["status"], out["finished_at"] = RUNNING, None
     if run.get("driver") == "local-runner":
-        last = (heartbeat or {}).get("at") or run.get("created_at")
+        last = (heartbeat.get("at") if heartbeat else None) or run.get("created_at")
         if is_stale(last):
             out["status"] = FAILED
             out["status_reason"] = no_heartbeat_reason(str(last))

@@ -41,6 +41,7 @@ Retries
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -273,11 +274,13 @@ class S3Backend(StorageBackend):
 
     def delete_many(self, paths: list[str]) -> None:
         """DeleteObjects, 1000 keys per request (S3's cap); absent keys are fine."""
-        delete = self.client.delete_objects
         for i in range(0, len(paths), 1000):
-            keys = [{"Key": self._key(p)} for p in paths[i : i + 1000]]
-            batch = {"Objects": keys, "Quiet": True}
-            self._call(keys[0]["Key"], lambda b=batch: delete(Bucket=self.bucket, Delete=b), "DELETE")
+            keys = [self._key(p) for p in paths[i : i + 1000]]
+            self._call(keys[0], functools.partial(self._delete_batch, keys), "DELETE")
+
+    def _delete_batch(self, keys: list[str]) -> None:
+        batch = {"Objects": [{"Key": k} for k in keys], "Quiet": True}
+        self.client.delete_objects(Bucket=self.bucket, Delete=batch)
 
     def walk(self, prefix: str) -> dict[str, ObjectInfo]:
         """ListObjectsV2 without a delimiter, all pages."""

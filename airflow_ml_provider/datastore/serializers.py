@@ -151,7 +151,7 @@ def _load_series(data: bytes | memoryview) -> Any:
     return series
 
 
-def _dump_ndarray(array: Any) -> bytes:
+def _dump_ndarray(array: Any) -> bytes | memoryview:
     import numpy as np
 
     buffer = io.BytesIO()

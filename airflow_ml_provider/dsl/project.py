@@ -71,7 +71,7 @@ def project(cls: T | None = None, /, *, name: str, branch: str | None = None, pr
     def apply(klass: T) -> T:
         from airflow_ml_provider.dsl.flow_decorator import _after_decorator
 
-        klass._ml_project = ProjectSpec(name, branch, production)
+        klass._ml_project = ProjectSpec(name, branch, production)  # type: ignore[attr-defined]
         _after_decorator(klass)
         return klass
 

@@ -45,10 +45,10 @@ def _check_transitions(graph: FlowGraph, problems: list[str]) -> None:
         if node.foreach_var is not None and len(node.out_funcs) != 1:
             problems.append(f"{node.where(node.next_lineno)}: a foreach goes to exactly one step.")
         elif node.foreach_var is not None and node.out_funcs[0] in graph.nodes:
-            target = graph.nodes[node.out_funcs[0]]
-            if target.is_join:
+            body = graph.nodes[node.out_funcs[0]]
+            if body.is_join:
                 problems.append(
-                    f"{node.where(node.next_lineno)}: the foreach goes straight to join {target.name!r}, so "
+                    f"{node.where(node.next_lineno)}: the foreach goes straight to join {body.name!r}, so "
                     "there is no step to run once per item. Add a step between them, e.g. "
                     "`self.next(self.process, foreach=...)` with process going to the join."
                 )

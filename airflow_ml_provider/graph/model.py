@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,7 +82,7 @@ class FlowGraph:
     def __getitem__(self, name: str) -> StepNode:
         return self.nodes[name]
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[StepNode]:
         return iter(self.nodes.values())
 
     def foreach_depth(self, name: str) -> int:
