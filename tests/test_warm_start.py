@@ -224,9 +224,12 @@ def test_interrupting_a_local_run_stops_its_steps_and_their_children(
         AIRFLOW__ML_PROVIDER__LOCAL_WARM_START=str(warm),
         PIDS_FILE=str(pids_file),
     )
+    # SIGINT as a terminal gives it: a test session started in the background (`pytest &`) ignores
+    # SIGINT, and an ignored signal stays ignored across exec, so Python would not see Ctrl-C
     runner = subprocess.Popen(
         [sys.executable, str(tmp_path / "sleeper_flow.py"), "run"], env=env, cwd=tmp_path,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 120
