@@ -37,6 +37,8 @@ from airflow_ml_provider.dsl import (
     timeout,
 )
 from airflow_ml_provider.dsl.current import use_client as _use_client
+from airflow_ml_provider.dsl.flow_decorator import use_dag_builder as _use_dag_builder
+from airflow_ml_provider.dsl.flowspec import use_command_line as _use_command_line
 from airflow_ml_provider.dsl.unsupported import (
     Config,
     FlowMutator,
@@ -56,7 +58,25 @@ def _client_object(kind: str, pathspec: str, attempt: int) -> Any:
     return Task(pathspec, attempt=attempt, _namespace_check=False)
 
 
+def _build_dag(cls: type) -> Any:
+    """``@flow`` classes become DAGs through the compiler (only inside Airflow processes)."""
+    from airflow_ml_provider.compiler import compile_flow
+
+    return compile_flow(cls)
+
+
+def _flow_command_line(cls: type) -> Any:
+    """``FlowSpec()`` under ``python flow.py ...`` runs the flow's command line."""
+    from airflow_ml_provider.runtime.flow_cli import main
+
+    return main(cls)
+
+
+# The DSL calls up into the client, the compiler and the command line only through these hooks,
+# so its own imports stay one-way (.importlinter).
 _use_client(_client_object)
+_use_dag_builder(_build_dag)
+_use_command_line(_flow_command_line)
 
 __all__ = [
     "S3",

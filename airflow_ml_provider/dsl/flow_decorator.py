@@ -89,12 +89,22 @@ def _after_decorator(cls: type) -> None:
         register_dag(cls)
 
 
+_dag_builder: Callable[[type], Any] | None = None
+
+
+def use_dag_builder(build: Callable[[type], Any]) -> None:
+    """Called by the package root with the compiler's entry point: the DSL never imports the
+    compiler (or Airflow) itself, it only calls what was registered here."""
+    global _dag_builder
+    _dag_builder = build
+
+
 def register_dag(cls: type) -> Any:
     """Compile ``cls`` and expose the DAG in its module's globals for Airflow to find."""
-    from airflow_ml_provider.compiler import compile_flow
-
-    dag = compile_flow(cls)
-    cls._ml_dag = dag
+    if _dag_builder is None:  # only when the package root was bypassed, which Python never does
+        raise RuntimeError("no DAG builder registered: import airflow_ml_provider, not only its dsl")
+    dag = _dag_builder(cls)
+    cls._ml_dag = dag  # type: ignore[attr-defined]
     module = sys.modules.get(cls.__module__)
     if module is not None:
         setattr(module, f"__ml_dag_{cls.__name__}", dag)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import types
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
 from airflow_ml_provider.dsl.current import current
@@ -21,6 +21,16 @@ RESERVED_NAMES = frozenset(
         "run", "cmd", "current", "parameters",
     }
 )  # fmt: skip
+
+
+_command_line: Callable[[type], Any] | None = None
+
+
+def use_command_line(main: Callable[[type], Any]) -> None:
+    """Called by the package root with the flow command line (``runtime.flow_cli.main``), which
+    ``FlowSpec()`` runs as Metaflow's does; the DSL never imports the runtime itself."""
+    global _command_line
+    _command_line = main
 
 
 class MergeArtifactsError(MetaflowException):
@@ -176,10 +186,10 @@ class FlowSpec:
         object.__setattr__(self, "_ml_input_loader", None)
         if not use_cli:  # a step: constants become artifacts of this task
             self.__dict__.update(flow_constants(type(self)))
-        if use_cli:
-            from airflow_ml_provider.runtime.flow_cli import main
-
-            main(type(self))
+        if use_cli:  # `python flow.py ...`: the command line registered by the package root
+            if _command_line is None:
+                raise RuntimeError("no flow command line registered: import airflow_ml_provider, not only its dsl")
+            _command_line(type(self))
 
     # -- artifacts -------------------------------------------------------------------------
     def _ml_get_artifact(self, name: str) -> Any:
