@@ -20,6 +20,7 @@ from airflow_ml_provider.cli_args import (
 )
 from airflow_ml_provider.client import Flow, Run, Task, get_metadata, namespace
 from airflow_ml_provider.datastore import StoreError
+from airflow_ml_provider.datastore.records import FAILED
 
 
 def _format_preview(preview: dict[str, Any], indent: str = "      ") -> str:
@@ -66,7 +67,7 @@ def show(pathspec: str) -> None:
 def _show_task(task: Task) -> None:
     status = task.metadata.get("status")
     print(f"  task {task.id} attempt {task.attempt}: {status}")
-    error = task.metadata.get("exception") if status == "failed" else None
+    error = task.metadata.get("exception") if status == FAILED else None
     if error:
         first_line = (str(error.get("message") or "").splitlines() or [""])[0]
         print(f"    {error.get('type')}: {first_line}")

@@ -224,10 +224,6 @@ class Task(TaskLogs, TaskLineage):
         return f"Task('{self.pathspec}')"
 
 
-def _task_sort_key(task_id: str) -> tuple[int, ...]:
-    return tuple(int(p) if p.isdigit() else 0 for p in task_id.split("-"))
-
-
 class Step(StepLineage):
     """One step of a run; ``tasks()`` in foreach order."""
 
@@ -246,7 +242,7 @@ class Step(StepLineage):
 
     def task_ids(self) -> list[str]:
         """Task ids in foreach order, without reading any task's record."""
-        return sorted(self._store.task_ids(self.run_id, self.id), key=_task_sort_key)
+        return self._store.task_ids(self.run_id, self.id)  # foreach order (datastore.ids.task_order)
 
     def tasks(self, *tags: str) -> list[Task]:
         """Tasks in foreach order; none unless the run has every tag given (tasks carry the run's tags)."""

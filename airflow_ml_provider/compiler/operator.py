@@ -22,6 +22,7 @@ from airflow_ml_provider import config
 from airflow_ml_provider.compiler.local_process import LocalStepProcess
 from airflow_ml_provider.compiler.pod_spec import describe_pod_failure
 from airflow_ml_provider.datastore import FlowDatastore, encode_run_id, get_backend
+from airflow_ml_provider.datastore.records import SUCCESS
 from airflow_ml_provider.dsl.parameters import RESERVED_CONF_KEYS
 from airflow_ml_provider.runtime.code_package import store_package
 from airflow_ml_provider.runtime.command import (
@@ -351,7 +352,7 @@ class FlowStepOperator(KubernetesPodOperator):
         """What downstream mapping needs: child task ids of a split, else this task's id."""
         store = self.store
         meta = store.read_attempt(inv.run_id, inv.step, inv.task_id, inv.attempt)
-        if meta is None or meta.get("status") != "success":
+        if meta is None or meta.get("status") != SUCCESS:
             raise StepProcessFailed(f"step {self.step_name!r} recorded no successful attempt {inv.attempt}")
         if meta.get("foreach"):
             return meta["foreach"]["task_ids"]

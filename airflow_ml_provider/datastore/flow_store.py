@@ -25,7 +25,7 @@ import logging
 from typing import Any
 
 from airflow_ml_provider.datastore.backend import StorageBackend, get_backend
-from airflow_ml_provider.datastore.ids import check_content_key, check_id
+from airflow_ml_provider.datastore.ids import check_content_key, check_id, task_order
 from airflow_ml_provider.datastore.preview import make_preview
 from airflow_ml_provider.datastore.records import (
     FAILED,
@@ -57,6 +57,7 @@ __all__ = ["FAILED", "RUNNING", "SUCCESS", "ArtifactIntegrityError", "ArtifactLo
 
 log = logging.getLogger(__name__)
 _dumps = dumps
+DAG_INDEX_DIR = "_dags"  # <dag_id>.json -> {"dag_id", "flow_name"}: @flow(dag_id=...) may rename a flow
 
 
 class FlowDatastore:
@@ -250,7 +251,9 @@ class FlowDatastore:
         return self.backend.list_dir(f"{self._run_dir(run_id)}/steps")
 
     def task_ids(self, run_id: str, step: str) -> list[str]:
-        return self.backend.list_dir(f"{self._run_dir(run_id)}/steps/{check_id(step, 'step name')}")
+        """Task ids of a step in foreach order (:func:`task_order`)."""
+        names = self.backend.list_dir(f"{self._run_dir(run_id)}/steps/{check_id(step, 'step name')}")
+        return sorted(names, key=task_order)
 
     def attempts(self, run_id: str, step: str, task_id: str) -> list[int]:
         """Attempt numbers that have started or ended, ascending."""
@@ -336,7 +339,7 @@ def _beat() -> Heartbeat:
 
 def write_dag_index(backend: StorageBackend, dag_id: str, flow_name: str) -> None:
     """Record which flow a DAG id belongs to (``@flow(dag_id=...)`` may rename it)."""
-    path = f"_dags/{check_id(dag_id, 'dag id')}.json"
+    path = f"{DAG_INDEX_DIR}/{check_id(dag_id, 'dag id')}.json"
     doc = _dumps({"dag_id": dag_id, "flow_name": flow_name})
     try:
         if bytes(backend.read(path)) == doc:
@@ -346,9 +349,11 @@ def write_dag_index(backend: StorageBackend, dag_id: str, flow_name: str) -> Non
     backend.write(path, doc)
 
 
-def flow_name_for_dag(backend: StorageBackend, dag_id: str) -> str:
-    """The flow name behind ``dag_id`` (the DAG id itself when no index entry exists)."""
+def dag_index_flow(backend: StorageBackend, dag_id: str) -> str | None:
+    """The flow name ``_dags/<dag_id>.json`` records; None when there is no usable entry."""
     try:
-        return loads(backend.read(f"_dags/{check_id(dag_id, 'dag id')}.json"), f"_dags/{dag_id}.json")["flow_name"]
-    except FileNotFoundError:
-        return dag_id
+        path = f"{DAG_INDEX_DIR}/{check_id(dag_id, 'dag id')}.json"
+        doc = loads(backend.read(path), path)
+        return check_id(doc["flow_name"], "flow name")
+    except (FileNotFoundError, CorruptRecordError, ValueError, KeyError, TypeError):
+        return None

@@ -41,3 +41,11 @@ def encode_run_id(airflow_run_id: str) -> str:
     cleaned = re.sub(r"\.{2,}", "_", _UNSAFE_CHARS.sub("_", airflow_run_id)).lstrip(".-_").rstrip("_")[:150] or "run"
     digest = hashlib.sha256(airflow_run_id.encode()).hexdigest()[:8]
     return f"{cleaned}-{digest}"
+
+
+def task_order(task_id: str) -> tuple[int, ...]:
+    """Natural order of task ids (foreach split paths): ``2`` before ``10``, ``3-1`` after ``3``.
+
+    The one order every reader shows (client, plugin, CLI); a part that is not a number sorts last.
+    """
+    return tuple(int(p) if p.isdigit() else 10**9 for p in task_id.split("-"))

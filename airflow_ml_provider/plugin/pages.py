@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_ml_provider.datastore.records import SUCCESS
 from airflow_ml_provider.plugin.listing import pager
 from airflow_ml_provider.plugin.queries import TaskSummary
 from airflow_ml_provider.plugin.render import (
@@ -127,7 +128,7 @@ def artifacts_section(meta: dict[str, Any], step: str, task_id: str, att: dict[s
     new = {str(n) for n in ((att or {}).get("new_artifacts") or [])}
     names = sorted(arts, key=lambda n: (str(n) not in new, str(n)))
     note = ""
-    if (att or {}).get("status") != "success":
+    if (att or {}).get("status") != SUCCESS:
         note = (
             f"<p class=muted>From attempt {esc((att or {}).get('attempt'))}, which did not succeed: "
             "the values it had stored when it stopped.</p>"

@@ -15,7 +15,6 @@ than that behind the store.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
@@ -32,10 +31,10 @@ from airflow_ml_provider.datastore import (
     encode_run_id,
     get_backend,
 )
-from airflow_ml_provider.datastore.ids import InvalidIdError, check_content_key, check_id
+from airflow_ml_provider.datastore.flow_store import dag_index_flow
+from airflow_ml_provider.datastore.ids import InvalidIdError, check_content_key, check_id, task_order
+from airflow_ml_provider.datastore.records import RUNNING, SUCCESS
 
-DAG_INDEX_DIR = "_dags"
-RUNNING = "running"
 CORRUPT = "corrupt"
 # Blobs up to this size are hashed when their task page is shown (bit rot shows as "corrupt");
 # larger ones are checked for presence and size there, and hashed in full when downloaded.
@@ -119,11 +118,6 @@ def valid_key(value: str) -> str:
 def store_run_id(run_id: str) -> str:
     """The store id for an Airflow run id from a URL (store ids pass through unchanged)."""
     return valid(encode_run_id(run_id) if isinstance(run_id, str) and run_id else "", "run id")
-
-
-def task_sort_key(task_id: str) -> tuple:
-    """Natural order of foreach split paths: ``2`` before ``10``, ``3-1`` after ``3``."""
-    return tuple(int(p) if p.isdigit() else 10**9 for p in task_id.split("-"))
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -219,11 +213,7 @@ class StoreReader:
         return flow
 
     def _flow_from_index(self, dag_id: str) -> str | None:
-        try:
-            doc = json.loads(bytes(self.backend.read(f"{DAG_INDEX_DIR}/{dag_id}.json")))
-            return check_id(doc["flow_name"], "flow name")
-        except (FileNotFoundError, ValueError, KeyError, TypeError):
-            return None
+        return dag_index_flow(self.backend, dag_id)
 
     def _flow_from_scan(self, dag_id: str) -> str | None:
         """A renamed flow: look at one run of each flow (a flow keeps its dag_id across runs)."""
@@ -291,7 +281,7 @@ class StoreReader:
 
     def task_ids(self, flow_name: str, run_id: str, step: str) -> list[str]:
         ids = self.flow(flow_name).task_ids(run_id, valid(step, "step name"))
-        return sorted((t for t in ids if _is_id(t)), key=task_sort_key)
+        return [t for t in ids if _is_id(t)]  # in the store's task order
 
     def attempt(self, flow_name: str, run_id: str, step: str, task_id: str, n: int) -> dict[str, Any] | None:
         key = (self.backend.root, flow_name, run_id, step, task_id, n)
@@ -354,7 +344,7 @@ class StoreReader:
                 continue
             if summary.latest is None:
                 summary.latest = meta
-            if meta.get("status") == "success":
+            if meta.get("status") == SUCCESS:
                 summary.successful = meta
                 break
         return summary
@@ -438,7 +428,7 @@ def _is_id(value: str) -> bool:
 def compare(a: dict[tuple[str, str, str], str], b: dict[tuple[str, str, str], str]) -> list[dict[str, Any]]:
     """One row per (step, task, artifact) in either run, with a change verdict."""
     rows = []
-    for key in sorted(set(a) | set(b), key=lambda k: (k[0], task_sort_key(k[1]), k[2])):
+    for key in sorted(set(a) | set(b), key=lambda k: (k[0], task_order(k[1]), k[2])):
         ka, kb = a.get(key), b.get(key)
         state = "added" if ka is None else "removed" if kb is None else "same" if ka == kb else "changed"
         rows.append({"step": key[0], "task_id": key[1], "name": key[2], "a": ka, "b": kb, "state": state})
