@@ -7,11 +7,12 @@ and no Airflow import: everything comes from the store's metadata, artifacts loa
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from airflow_ml_provider.client.lineage import InheritedTags, StepLineage, TaskLineage, origin_pathspec
+from airflow_ml_provider.client.artifacts import DataArtifact, StoredException, _Data
+from airflow_ml_provider.client.lineage import StepLineage, TaskLineage, origin_pathspec
 from airflow_ml_provider.client.logs import TaskLogs
 from airflow_ml_provider.client.scope import (
     MetaflowNamespaceMismatch,
@@ -24,9 +25,9 @@ from airflow_ml_provider.client.scope import (
     set_artifact_root,
     store_backend,
 )
+from airflow_ml_provider.client.tagging import RunTagging
 from airflow_ml_provider.datastore import FAILED, SUCCESS, CorruptRecordError, FlowDatastore, encode_run_id
 from airflow_ml_provider.datastore.records import SYSTEM_TAG_PREFIXES
-from airflow_ml_provider.dsl.exceptions import StepException
 from airflow_ml_provider.errors import ObjectNotFound
 
 __all__ = [
@@ -35,92 +36,6 @@ __all__ = [
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
-# Tags the runtime sets on every run: they describe the run and cannot be removed.
-
-
-class StoredException(StepException):
-    """A task's stored exception: Metaflow's object, also readable as the stored dict (``exc["type"]``).
-
-    ``.type`` is the qualified class name when the record has it (``builtins.ValueError``);
-    ``exc["type"]`` is the stored short name (``ValueError``, ``StepInterrupted``, ``NoHeartbeat``).
-    """
-
-    record: dict[str, Any]
-
-    @classmethod
-    def of(cls, record: dict[str, Any]) -> StoredException:
-        obj = cls()
-        obj.record = record
-        obj.type = str(record.get("qualified_type") or record.get("type") or "")
-        obj.exception, obj.stacktrace = str(record.get("message") or ""), str(record.get("traceback") or "")
-        return obj
-
-    def __getitem__(self, key: str) -> Any:
-        return self.record[key]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.record.get(key, default)
-
-
-class DataArtifact(InheritedTags):
-    """One artifact of a task: metadata now, value on ``.data``."""
-
-    def __init__(self, task: Task, name: str, record: dict[str, Any]) -> None:
-        self.task = task
-        self.id = name
-        self.record = record
-
-    @property
-    def data(self) -> Any:
-        """The value; :class:`ArtifactIntegrityError` if its stored bytes are missing or corrupt."""
-        return self.task._store.load_artifact(self.record, self.pathspec)
-
-    @property
-    def sha(self) -> str:
-        return self.record["key"]
-
-    @property
-    def type(self) -> str:
-        return self.record["type"]
-
-    @property
-    def size(self) -> int:
-        return self.record["size"]
-
-    @property
-    def preview(self) -> dict[str, Any]:
-        return self.record.get("preview", {})
-
-    @property
-    def pathspec(self) -> str:
-        return f"{self.task.pathspec}/{self.id}"
-
-    def __repr__(self) -> str:
-        return f"DataArtifact('{self.pathspec}')"
-
-
-class _Data:
-    """``task.data.x`` loads artifact ``x``."""
-
-    def __init__(self, task: Task) -> None:
-        self._task = task
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        try:
-            return self._task[name].data
-        except KeyError:
-            raise AttributeError(f"{self._task.pathspec} has no artifact {name!r}") from None
-
-    def __dir__(self) -> list[str]:
-        return sorted(self._task.artifacts)
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._task.artifacts
-
-    def __repr__(self) -> str:
-        return f"<data of {self._task.pathspec}: {', '.join(sorted(self._task.artifacts))}>"
 
 
 def _split_pathspec(pathspec: str, parts: int, kind: str) -> list[str]:
@@ -265,7 +180,7 @@ class Step(StepLineage):
         return f"Step('{self.pathspec}')"
 
 
-class Run:
+class Run(RunTagging):
     """One flow run (= one Airflow DAG run). Accepts store run ids or raw Airflow run ids."""
 
     def __init__(self, pathspec: str, _meta: dict[str, Any] | None = None, _namespace_check: bool = True) -> None:
@@ -378,45 +293,6 @@ class Run:
         value = self.metadata.get("finished_at")
         return datetime.fromisoformat(value) if value else None
 
-    def add_tag(self, tag: str) -> None:
-        """Add a user tag. Each edit is its own write-once record, so concurrent edits lose nothing."""
-        self.add_tags(_one_or_many(tag))
-
-    def add_tags(self, tags: Iterable[str]) -> None:
-        last = None
-        for tag in _check_tags(tags):
-            last = self._store.tag_run(self.id, tag)
-        self._reload(last)
-
-    def remove_tag(self, tag: str) -> None:
-        self.remove_tags(_one_or_many(tag))
-
-    def remove_tags(self, tags: Iterable[str]) -> None:
-        tags = _check_tags(tags)
-        system = sorted(t for t in tags if t.startswith(SYSTEM_TAG_PREFIXES))
-        if system:
-            raise ValueError(f"cannot remove system tags {system} (they describe the run)")
-        last = None
-        for tag in tags:
-            last = self._store.tag_run(self.id, tag, remove=True)
-        self._reload(last)
-
-    def replace_tag(self, tag_to_remove: str, tag_to_add: str) -> None:
-        self.replace_tags(_one_or_many(tag_to_remove), _one_or_many(tag_to_add))
-
-    def replace_tags(self, tags_to_remove: Iterable[str], tags_to_add: Iterable[str]) -> None:
-        """Remove then add (as Metaflow: a tag in both lists ends up present; both empty is an error)."""
-        tags_to_remove, tags_to_add = _check_tags(tags_to_remove), _check_tags(tags_to_add)
-        if not tags_to_remove and not tags_to_add:
-            raise ValueError("replace_tags: give at least one tag to remove or to add")
-        self.remove_tags(tags_to_remove)
-        self.add_tags(tags_to_add)
-
-    def _reload(self, until: str | None = None) -> None:
-        """After an edit: the run as it was right after it (as Metaflow's answer to the edit), so a
-        concurrent edit by another task cannot make the caller's own edit look lost."""
-        self.metadata = self._store.read_run(self.id, until=until) or self.metadata
-
     def __repr__(self) -> str:
         return f"Run('{self.pathspec}')"
 
@@ -480,20 +356,3 @@ class Flow:
 
     def __repr__(self) -> str:
         return f"Flow('{self.id}')"
-
-
-def _check_tags(tags: Iterable[str]) -> list[str]:
-    out = list(tags) if not isinstance(tags, str) else [tags]
-    for tag in out:
-        if not isinstance(tag, str) or not tag.strip() or len(tag) > 512:
-            raise ValueError(f"a tag is a non-empty string of at most 512 characters, not {tag!r}")
-        try:
-            tag.encode("utf-8")
-        except UnicodeEncodeError:  # e.g. undecodable bytes from a command line
-            raise ValueError(f"a tag must be valid text (UTF-8), not {tag!r}") from None
-    return out
-
-
-def _one_or_many(tag: str | Iterable[str]) -> Iterable[str]:
-    """``add_tag(["a", "b"])``: Metaflow's deprecated list form, still accepted."""
-    return tag if isinstance(tag, (list, tuple, set, frozenset)) else [tag]  # type: ignore[return-value]
