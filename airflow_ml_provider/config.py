@@ -1,6 +1,6 @@
 """The ``[ml_provider]`` configuration section, readable with or without Airflow.
 
-Steps, the client and ``python flow.py run`` must not pay ``import airflow`` (about 2.5 s) just
+Steps, the client and ``python flow.py run`` must not pay ``import airflow`` (seconds) just
 to learn where artifacts live, so options resolve in this order:
 
 1. the environment variable ``AIRFLOW__ML_PROVIDER__<KEY>`` (Airflow's own convention);
@@ -71,7 +71,7 @@ OPTIONS: dict[str, Option] = {
     "local_warm_start": Option(
         "True",
         "Local steps (``execution_mode = local`` and ``python flow.py run``): fork each step from a warm, "
-        "Airflow-free Python that has already imported the step runtime (about 70 ms less per step) "
+        "Airflow-free Python that has already imported the step runtime (less start-up time per step) "
         "instead of starting ``python -m airflow_ml_provider.runtime step`` fresh. The step still gets "
         "the pod's exact arguments, environment and its own process group. ``False`` starts every step "
         "as a fresh interpreter, as a pod does.",

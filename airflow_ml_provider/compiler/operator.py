@@ -50,7 +50,7 @@ class FlowStepOperator(KubernetesPodOperator):
     ui_color = "#d9ecf2"
     # Only these pod fields take Jinja (e.g. an image tag from a Variable). Everything else is set
     # by decorators as literal values (Metaflow semantics) or filled in at execute time, and every
-    # templated field costs Airflow about 1 ms per task to record its rendered value (KPO has 22).
+    # templated field costs Airflow time per task to record its rendered value (KPO has 22).
     template_fields = ("image", "namespace")
 
     def __init__(

@@ -119,7 +119,7 @@ class LocalBackend(StorageBackend):
     def write_hashed(self, data: bytes | memoryview, staging: str, path_of: Callable[[str], str]) -> tuple[str, bool]:
         """From ``OVERLAP_MIN_BYTES``, hash and write at once; returns ``(key, written)``.
 
-        Hashing 1 GB takes 0.6 s here and writing it 1.5-2.5 s, and both release the GIL, so a
+        Hashing and writing a large blob take the same order of time and both release the GIL, so a
         thread writes the bytes to a temporary file in ``staging`` while this one hashes. When the
         key turns out to be stored already, the writer stops and the temporary file goes (the
         unchanged-input case costs about the hash, as before).

@@ -90,7 +90,7 @@ class FlowDatastore:
     def get_blob(self, key: str, artifact: str | None = None, checksum: str | None = None) -> bytes | memoryview:
         """The blob's bytes, checked: never a wrong value.
 
-        With the artifact record's ``checksum`` (xxh3-128, about 8x faster than sha256 here) the
+        With the artifact record's ``checksum`` (xxh3-128, far faster than sha256) the
         bytes are checked against it, else against the key (sha256). Raises
         :class:`ArtifactIntegrityError` naming the flow, the key and ``artifact`` when the blob is
         missing or does not match (bit rot, a truncated copy, a hand edit).

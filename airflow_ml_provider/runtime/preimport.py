@@ -1,7 +1,7 @@
 """What the warm starter imports before it forks steps, so each step does not import it again.
 
-On this 2-core machine ``import pandas, pyarrow`` takes about 3.8 s warm (23 s with a cold page
-cache): a 3-step flow paid it three times before doing any work. The starter (see
+``import pandas, pyarrow`` takes seconds on a small machine (far more with a cold page cache): a
+3-step flow paid it three times before doing any work (``benchmarks/bench_import_tax.py``). The starter (see
 :mod:`.warm_start`) is told the run's flow file and imports, once, before the first fork:
 
 1. every module the flow file imports at **top level** (``import x`` / ``from x import y`` in the
@@ -9,7 +9,7 @@ cache): a 3-step flow paid it three times before doing any work. The starter (se
 2. ``numpy``, ``pandas`` and ``pyarrow`` (those installed) when an import statement **anywhere**
    in the file (step bodies included) names one of them, or when step 1 loaded ``pandas`` or
    ``numpy``: the store's DataFrame and array codecs need them to load such artifacts.
-   Decision: not unconditionally, since a flow that never touches them would pay about 3.8 s per
+   Decision: not unconditionally, since a flow that never touches them would pay that import once per
    run for nothing (``benchmarks/bench_step_overhead.py`` runs no-op flows).
 
 Never imported: ``airflow`` (blocked for the whole pre-import: a module that needs it fails and is

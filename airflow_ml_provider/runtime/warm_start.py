@@ -1,8 +1,8 @@
 """Start step processes fast: fork them from a warm, Airflow-free Python instead of a fresh one.
 
-A fresh ``python -m airflow_ml_provider.runtime step ...`` spends about 80 ms starting the
-interpreter and importing the step runtime before the step runs; TaskFlow's whole per-task cost
-under ``airflow dags test`` is about 65 ms. So a worker process that runs many steps
+A fresh ``python -m airflow_ml_provider.runtime step ...`` spends longer starting the
+interpreter and importing the step runtime than TaskFlow's whole per-task cost under ``airflow
+dags test`` (``benchmarks/bench_step_overhead.py`` measures both). So a worker process that runs many steps
 (``airflow dags test``, ``python flow.py run``) keeps one *warm starter*: a process started with
 the very same command line (``python -m airflow_ml_provider.runtime warm-start``) that has
 imported the runtime once and then forks one child per step. The child becomes exactly what the
