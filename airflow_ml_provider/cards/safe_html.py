@@ -95,7 +95,8 @@ h1 { font-size: 1.4em; margin: 0 0 4px; } h2 { font-size: 1.15em; margin: 20px 0
 table { border-collapse: collapse; margin: 6px 0; } th, td { border: 1px solid var(--line); padding: 3px 8px;
   text-align: left; vertical-align: top; }
 pre { white-space: pre-wrap; word-break: break-word; margin: 0; font: 12px/1.4 ui-monospace, monospace; }
-.component { margin: 10px 0; } td .component, td p { margin: 0; } img.image, img.chart { max-width: 100%; height: auto; }
+.component { margin: 10px 0; } td .component, td p { margin: 0; }
+img.image, img.chart { max-width: 100%; height: auto; }
 .label { color: var(--muted); font-size: 0.9em; }
 .error { border: 1px solid var(--err); color: var(--err); padding: 6px 10px; border-radius: 4px; }
 progress { width: 240px; vertical-align: middle; }
