@@ -128,9 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         "FLOW_OR_DAG/RUN_ID/STEP[/TASK] (the flow name or its DAG id; the store's or Airflow's run id)",
     )
     args = parser.parse_args(argv)
-    namespace(None)
+    namespace(None)  # an operator's tool: every run in the artifact root, whoever ran it
     if args.command == "card":
-        return _card(args)  # an operator's tool: every run in the artifact root, whoever ran it
+        return _card(args)
     if args.command == "serve":
         from airflow_ml_provider.service.server import serve
         from airflow_ml_provider.service.spec import ServiceSpecError
