@@ -133,8 +133,9 @@ class CardCollector:
         return self._default.components if self._default is not None else []
 
     def refresh(self, data: Any = None, force: bool = False) -> None:
-        """Store every card of the step now, each throttled by its ``refresh_interval``."""
-        for slot in self._owner.slots:
+        """Store the default card now (as Metaflow; ``current.card["id"].refresh()`` for another)."""
+        slot = self._target("refresh")
+        if slot is not None:
             slot.refresh(data, force=force)
 
     def get(self, type: str | None = None) -> list[CardSlot]:
