@@ -4,6 +4,7 @@ read back with ``get_cards``, ``list_cards`` and ``python flow.py card view|list
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -207,3 +208,57 @@ def test_cards_on_an_s3_root(folder: Path, bucket: str, raw_s3) -> None:
     assert len(keys["Contents"]) == 2
     view = _run(folder / "card_flow.py", root, "card", "view", f"{run_id}/report/0", "--id", "report")
     assert view.returncode == 0 and "<h1>Report</h1>" in Path(view.stdout.strip()).read_text()
+
+
+def test_a_resumed_run_shows_the_reused_tasks_cards(folder: Path) -> None:
+    root = str(folder / "store")
+    failed = _run(folder / "edge_flow.py", root, "run", "--fail", "true", "--run-id-file", str(folder / "bad"))
+    assert failed.returncode != 0
+    origin = (folder / "bad").read_text().strip()
+    resumed = _run(
+        folder / "edge_flow.py", root, "resume", "--origin-run-id", origin, "--run-id-file", str(folder / "new")
+    )
+    new = (folder / "new").read_text().strip()
+    assert new != origin, resumed.stdout[-2000:]
+    set_artifact_root(root)
+    reused = Task(f"EdgeCardFlow/{new}/start/0")
+    assert reused.metadata.get("cloned_from", "").startswith(f"{origin}/start/0/")
+    (card,) = get_cards(reused)
+    assert card.html == get_cards(f"EdgeCardFlow/{origin}/start/0")[0].html and "<p>first</p>" in card.html
+    assert len(get_cards(reused, follow_resumed=False)) == 0  # its own attempt ran no code
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"type": "pytorch"}, "@card(type='pytorch'): known card types are default, blank"),
+        ({"id": "has space"}, "@card(id=...) must be 1-100 letters, digits or underscores, not 'has space'"),
+        ({"scope": "run"}, "@card(scope='run'): only scope='task' exists"),
+        ({"colour": "red"}, "unexpected keyword argument 'colour'"),
+    ],
+)
+def test_card_options_are_checked_at_import(options: dict, message: str) -> None:
+    from airflow_ml_provider import card, step
+    from airflow_ml_provider.dsl.decorators import DecoratorError
+
+    with pytest.raises(DecoratorError, match=re.escape(message)) as info:
+
+        @card(**options)
+        @step
+        def start(self):
+            pass
+
+    assert "test_card_runs.py:" in str(info.value)
+
+
+def test_a_repeated_card_id_is_refused() -> None:
+    from airflow_ml_provider import card, step
+    from airflow_ml_provider.dsl.decorators import DecoratorError
+
+    with pytest.raises(DecoratorError, match=r"@card\(id='x'\) is used twice on start"):
+
+        @card(id="x")
+        @card(type="blank", id="x")
+        @step
+        def start(self):
+            pass
