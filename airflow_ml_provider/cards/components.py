@@ -15,7 +15,14 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from airflow_ml_provider.cards.safe_html import MissingRenderer, error_box, esc, image_tag, markdown_to_html
+from airflow_ml_provider.cards.safe_html import (
+    MissingRenderer,
+    error_box,
+    esc,
+    image_tag,
+    markdown_to_html,
+    sanitize_fragment,
+)
 
 TABLE_MAX_ROWS = 1000  # Table.from_dataframe(truncate=True); Metaflow cuts far shorter
 
@@ -35,16 +42,18 @@ class MetaflowCardComponent:
         raise NotImplementedError
 
     def render_html(self) -> str:
-        if self._cache is None:
+        if getattr(self, "_cache", None) is None:
             try:
                 inner = self.render()
+                if type(self).__module__ != __name__:  # a user's own component: its HTML is not trusted
+                    inner = sanitize_fragment(str(inner))
             except MissingRenderer as exc:
                 inner = error_box(f"{type(self).__name__} could not render", str(exc))
             except Exception as exc:
                 detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
                 inner = error_box(f"{type(self).__name__} could not render", detail)
             self._cache = f'<div class="component component-{esc(self.type)}">{inner}</div>'
-        return self._cache
+        return self._cache  # type: ignore[return-value]
 
     def _changed(self) -> None:
         self._cache = None

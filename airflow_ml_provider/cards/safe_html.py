@@ -57,6 +57,18 @@ def markdown_to_html(text: str) -> str:
     )
 
 
+def sanitize_fragment(fragment: str) -> str:
+    """HTML from a user's own component subclass, through the Markdown allow-list (no images)."""
+    try:
+        import nh3
+    except ImportError:
+        raise MissingRenderer("A custom card component", "nh3") from None
+    tags = _MD_TAGS | {"div", "span", "small", "sub", "sup", "progress"}
+    attributes = {**_MD_ATTRIBUTES, "progress": {"max", "value"}}
+    return nh3.clean(fragment, tags=tags, attributes=attributes, url_schemes={"http", "https", "mailto"},
+                     link_rel="noopener noreferrer nofollow")  # fmt: skip
+
+
 _SVG_START = re.compile(rb"^\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*(<!DOCTYPE[^>]*>\s*)?<svg[\s>]", re.S | re.I)
 
 

@@ -193,16 +193,32 @@ class StepCards:
         """Render and store one card; a failure is a log line (and, if possible, an error card)."""
         run_id, step, task_id, attempt = self.identity
         with self._lock:
-            try:
-                components = [*slot.components, *(Error("@card warning", w) for w in self._warnings)]
-                html = render_card(slot.type, components, info or self._info(), self.parameter_names)
-            except Exception as exc:  # a broken layout must not lose the card silently
-                html = render_card("blank", [Error(f"the {slot.type} card could not render", repr(exc))], {})
+            components = [*slot.components, *(Error("@card warning", w) for w in self._warnings)]
+            html = self._render(slot, components, info or self._info())
             try:
                 write_card(self.store, run_id, step, task_id, attempt, card_type=slot.type, card_id=slot.id,
                            index=slot.index, html=html, final=final)  # fmt: skip
             except Exception as exc:
                 self._log(f"@card: could not store the {slot.type} card {slot.id or ''}: {type(exc).__name__}: {exc}")
+
+    def _render(self, slot: CardSlot, components: list[MetaflowCardComponent], info: Mapping[str, Any]) -> str:
+        """Render in a helper thread, waiting at most ``@card(timeout=...)`` seconds (Metaflow's meaning)."""
+        result: list[str] = []
+
+        def render() -> None:
+            try:
+                result.append(render_card(slot.type, components, info, self.parameter_names))
+            except Exception as exc:  # a broken layout must not lose the card silently
+                result.append(render_card("blank", [Error(f"the {slot.type} card could not render", repr(exc))], {}))
+
+        worker = threading.Thread(target=render, name=f"card-{slot.index}", daemon=True)
+        worker.start()
+        worker.join(float(slot.options.timeout))
+        if result:
+            return result[0]
+        message = f"rendering the {slot.type} card took longer than @card(timeout={slot.options.timeout:g}) seconds"
+        self._log(f"@card: {message}")
+        return render_card("blank", [Error("card timed out", message)], {})
 
     def finish(self, info: Mapping[str, Any]) -> None:
         """Write every card as final, with the attempt's record (status, artifacts, exception)."""

@@ -262,3 +262,57 @@ def test_a_repeated_card_id_is_refused() -> None:
         @step
         def start(self):
             pass
+
+
+CUSTOM_FLOW = """
+import time
+from airflow_ml_provider import FlowSpec, card, current, step
+from airflow_ml_provider.cards import Markdown
+from airflow_ml_provider.cards.components import MetaflowCardComponent
+
+
+class Hostile(MetaflowCardComponent):
+    def render(self):
+        return '<b onclick="alert(1)">bold</b><script>alert(2)</script><a href="javascript:x()">a</a>'
+
+
+class Slow(MetaflowCardComponent):
+    def render(self):
+        time.sleep(30)
+        return "never shown"
+
+
+class CustomCardFlow(FlowSpec):
+    @card(type="blank")
+    @step
+    def start(self):
+        current.card.append(Hostile())
+        self.next(self.end)
+
+    @card(type="blank", timeout=1)
+    @step
+    def end(self):
+        current.card.append(Markdown("fast"))
+        current.card.append(Slow())
+
+
+if __name__ == "__main__":
+    CustomCardFlow()
+"""
+
+
+def test_custom_components_are_sanitized_and_timeout_bounds_rendering(folder: Path) -> None:
+    (folder / "custom_flow.py").write_text(textwrap.dedent(CUSTOM_FLOW))
+    root = str(folder / "store")
+    started = time.time()
+    result = _run(folder / "custom_flow.py", root, "run", "--run-id-file", str(folder / "run_id"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert time.time() - started < 25  # the slow component did not hold the step for its 30 s
+    assert "took longer than @card(timeout=1) seconds" in result.stdout
+    set_artifact_root(root)
+    run_id = (folder / "run_id").read_text().strip()
+    (hostile,) = get_cards(f"CustomCardFlow/{run_id}/start/0")
+    assert "<b>bold</b>" in hostile.html
+    assert "<script" not in hostile.html and "onclick" not in hostile.html and "javascript:" not in hostile.html
+    (slow,) = get_cards(f"CustomCardFlow/{run_id}/end/0")
+    assert slow.final and "card timed out" in slow.html and "never shown" not in slow.html
