@@ -121,11 +121,12 @@ def main(argv: list[str] | None = None) -> int:
     serve_p.add_argument("--max-body-bytes", type=int, default=None, help="largest request body (default 10 MB; 413)")
     serve_p.add_argument("--max-json-depth", type=int, default=None, help="deepest JSON body nesting (default 64; 400)")
     card_p = sub.add_parser("card", help="a task's HTML cards: view (write to a file, print the path) or list")
-    card_sub = card_p.add_subparsers(dest="card_command", required=True)
+    card_sub = card_p.add_subparsers(dest="card_command", required=True, metavar="{view,list}")
     card_cli.add_arguments(
         card_sub.add_parser("view", help="write a task's card to an HTML file and print its path"),
         card_sub.add_parser("list", help="list the cards of a task or of every task of a step"),
-        "FLOW_OR_DAG/RUN_ID/STEP[/TASK] (the flow name or its DAG id; the store's or Airflow's run id)",
+        "FLOW_OR_DAG/RUN_ID/STEP[/TASK]",
+        "the flow name or its DAG id, the store's or Airflow's run id, a step and optionally a task",
     )
     args = parser.parse_args(argv)
     namespace(None)  # an operator's tool: every run in the artifact root, whoever ran it

@@ -16,9 +16,12 @@ import tempfile
 from typing import Any
 
 
-def add_arguments(view: argparse.ArgumentParser, listing: argparse.ArgumentParser, path_help: str) -> None:
+def add_arguments(
+    view: argparse.ArgumentParser, listing: argparse.ArgumentParser, metavar: str, path_help: str
+) -> None:
+    """The options of ``card view`` and ``card list`` (shared by both command lines)."""
     for parser in (view, listing):
-        parser.add_argument("input_path", metavar=path_help.split(" ")[0], help=path_help)
+        parser.add_argument("input_path", metavar=metavar, help=path_help)
         parser.add_argument("--id", default=None, help="only the card with this id (@card(id=...))")
         parser.add_argument("--type", default=None, help="only cards of this type (default, blank)")
         parser.add_argument("--attempt", type=int, default=None, help="attempt number (default: the task's latest)")
@@ -30,10 +33,12 @@ def add_arguments(view: argparse.ArgumentParser, listing: argparse.ArgumentParse
 def add_commands(sub: Any) -> None:
     """Add ``card view`` / ``card list`` to a flow file's subcommands."""
     card = sub.add_parser("card", help="look at the HTML cards of a task (@card)")
-    card_sub = card.add_subparsers(dest="card_command", required=True)
+    card_sub = card.add_subparsers(dest="card_command", required=True, metavar="{view,list}")
     view = card_sub.add_parser("view", help="write a task's card to an HTML file and print its path")
     listing = card_sub.add_parser("list", help="list the cards of a task or of every task of a step")
-    add_arguments(view, listing, "RUN/STEP[/TASK] (a run id as the store or Airflow names it)")
+    add_arguments(
+        view, listing, "RUN/STEP[/TASK]", "a task, or every task of a step; RUN as the store or Airflow names it"
+    )
 
 
 def run_command(flow_name: str, args: argparse.Namespace) -> int:
