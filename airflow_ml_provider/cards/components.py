@@ -35,28 +35,34 @@ class MetaflowCardComponent:
     component_id: str | None = None
 
     def __init__(self) -> None:
-        self._cache: str | None = None
+        self._version = 0
+        self._cache: tuple[int, str] | None = None
 
     def render(self) -> str:
         """The component's HTML fragment (may raise; ``render_html`` turns that into an error box)."""
         raise NotImplementedError
 
     def render_html(self) -> str:
-        if getattr(self, "_cache", None) is None:
-            try:
-                inner = self.render()
-                if type(self).__module__ != __name__:  # a user's own component: its HTML is not trusted
-                    inner = sanitize_fragment(str(inner))
-            except MissingRenderer as exc:
-                inner = error_box(f"{type(self).__name__} could not render", str(exc))
-            except Exception as exc:
-                detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-                inner = error_box(f"{type(self).__name__} could not render", detail)
-            self._cache = f'<div class="component component-{esc(self.type)}">{inner}</div>'
-        return self._cache  # type: ignore[return-value]
+        """The fragment, cached per version: a render racing an ``update()`` is never kept."""
+        version = getattr(self, "_version", 0)
+        cached = getattr(self, "_cache", None)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        try:
+            inner = self.render()
+            if type(self).__module__ != __name__:  # a user's own component: its HTML is not trusted
+                inner = sanitize_fragment(str(inner))
+        except MissingRenderer as exc:
+            inner = error_box(f"{type(self).__name__} could not render", str(exc))
+        except Exception as exc:
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            inner = error_box(f"{type(self).__name__} could not render", detail)
+        html = f'<div class="component component-{esc(self.type)}">{inner}</div>'
+        self._cache = (version, html)
+        return html
 
     def _changed(self) -> None:
-        self._cache = None
+        self._version = getattr(self, "_version", 0) + 1
 
 
 def render_value(value: Any) -> str:

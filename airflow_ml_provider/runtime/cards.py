@@ -6,7 +6,8 @@ the only one without an ``id``; when none can be chosen the call warns (in the t
 the cards) and does nothing. ``current.card["id"]`` reaches a card by its id.
 
 ``refresh()`` renders and stores a card while the step runs (``final: False``), at most once per
-``refresh_interval`` seconds per card unless ``force=True``; the final card is written after the
+``refresh_interval`` seconds per card unless ``force=True`` (a refresh inside the interval is
+written, from a timer, when the interval ends); the final card is written after the
 attempt's artifacts are stored, whether the step succeeded or failed. Nothing here raises into
 the user's step: a card that cannot be rendered or stored is a log line.
 """
@@ -36,6 +37,7 @@ class CardSlot:
         self.options, self.index, self._owner = options, index, owner
         self._components: list[MetaflowCardComponent] = []
         self._last_write = 0.0
+        self._timer: threading.Timer | None = None
 
     @property
     def type(self) -> str:
@@ -65,11 +67,19 @@ class CardSlot:
         self._components.clear()
 
     def refresh(self, data: Any = None, force: bool = False) -> None:
-        """Store this card now (``final: False``); throttled to one write per ``refresh_interval``."""
-        now = time.monotonic()
-        if not force and now - self._last_write < float(self.options.refresh_interval):
-            return
-        self._last_write = now
+        """Store this card now (``final: False``), at most once per ``refresh_interval``: a refresh
+        inside the interval is written when it ends, so the latest state always shows up."""
+        wait = float(self.options.refresh_interval) - (time.monotonic() - self._last_write)
+        if force or wait <= 0:
+            self._write_now()
+        elif self._timer is None:
+            self._timer = threading.Timer(wait, self._write_now)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _write_now(self) -> None:
+        self._timer = None
+        self._last_write = time.monotonic()
         self._owner.write(self, final=False)
 
     def __iter__(self) -> Iterator[MetaflowCardComponent]:
@@ -183,6 +193,7 @@ class StepCards:
         self.slots = [CardSlot(options, i, self) for i, options in enumerate(decorator.cards if decorator else ())]
         self._warnings: list[str] = []
         self._lock = threading.Lock()
+        self._finished = False
         self.collector = CardCollector(self)
 
     def warn(self, message: str) -> None:
@@ -193,6 +204,8 @@ class StepCards:
         """Render and store one card; a failure is a log line (and, if possible, an error card)."""
         run_id, step, task_id, attempt = self.identity
         with self._lock:
+            if self._finished and not final:  # a deferred refresh never replaces the final card
+                return
             components = [*slot.components, *(Error("@card warning", w) for w in self._warnings)]
             html = self._render(slot, components, info or self._info())
             try:
@@ -222,5 +235,9 @@ class StepCards:
 
     def finish(self, info: Mapping[str, Any]) -> None:
         """Write every card as final, with the attempt's record (status, artifacts, exception)."""
+        with self._lock:
+            self._finished = True
         for slot in self.slots:
+            if slot._timer is not None:
+                slot._timer.cancel()
             self.write(slot, final=True, info=info)
