@@ -3,6 +3,7 @@
 airflow-ml-provider runs FLOW             newest runs of a flow
 airflow-ml-provider show FLOW[/RUN_ID]    a run's steps, tasks and artifact previews
 airflow-ml-provider serve FILE            serve a WebServiceSpec file over HTTP (uvicorn)
+airflow-ml-provider card view|list FLOW_OR_DAG/RUN_ID/STEP[/TASK]   a task's HTML cards (@card)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from airflow_ml_provider.cli_args import (
 from airflow_ml_provider.client import Flow, Run, Task, get_metadata, namespace
 from airflow_ml_provider.datastore import StoreError
 from airflow_ml_provider.datastore.records import FAILED
+from airflow_ml_provider.runtime import card_cli
 
 
 def _format_preview(preview: dict[str, Any], indent: str = "      ") -> str:
@@ -82,6 +84,25 @@ def _show_task(task: Task) -> None:
         print(_format_preview(art.preview))
 
 
+def _card(args: Any) -> int:
+    """``card view|list``: the first path segment is a flow name or a DAG id (``@flow(dag_id=...)``)."""
+    from airflow_ml_provider.datastore import get_backend
+    from airflow_ml_provider.datastore.flow_store import flow_name_for_dag
+
+    head, _, rest = args.input_path.partition("/")
+    try:
+        flow_name = flow_name_for_dag(get_backend(), head) if head else head
+    except (ValueError, *store_errors()) as exc:
+        print(f"error: {error_line(exc)}", file=sys.stderr)
+        return 1
+    args.input_path = rest
+    try:
+        return card_cli.run_command(flow_name, args)
+    except store_errors() as exc:
+        print(f"error: {error_line(exc)}", file=sys.stderr)
+        return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(prog="airflow-ml-provider", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -100,8 +121,18 @@ def main(argv: list[str] | None = None) -> int:
     serve_p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve_p.add_argument("--max-body-bytes", type=int, default=None, help="largest request body (default 10 MB; 413)")
     serve_p.add_argument("--max-json-depth", type=int, default=None, help="deepest JSON body nesting (default 64; 400)")
+    card_p = sub.add_parser("card", help="a task's HTML cards: view (write to a file, print the path) or list")
+    card_sub = card_p.add_subparsers(dest="card_command", required=True, metavar="{view,list}")
+    card_cli.add_arguments(
+        card_sub.add_parser("view", help="write a task's card to an HTML file and print its path"),
+        card_sub.add_parser("list", help="list the cards of a task or of every task of a step"),
+        "FLOW_OR_DAG/RUN_ID/STEP[/TASK]",
+        "the flow name or its DAG id, the store's or Airflow's run id, a step and optionally a task",
+    )
     args = parser.parse_args(argv)
     namespace(None)  # an operator's tool: every run in the artifact root, whoever ran it
+    if args.command == "card":
+        return _card(args)
     if args.command == "serve":
         from airflow_ml_provider.service.server import serve
         from airflow_ml_provider.service.spec import ServiceSpecError

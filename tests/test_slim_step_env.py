@@ -81,6 +81,16 @@ def test_slim_environment_has_the_runtime_and_no_airflow(slim_python):
     done = subprocess.run([str(slim_python), "-c", probe], capture_output=True, text=True, cwd="/", timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["True", "True"]
+    cards = (  # the step image renders cards itself (the `cards` extra): Markdown and a chart to SVG
+        "from airflow_ml_provider.cards import Markdown, VegaChart;"
+        "from airflow_ml_provider.cards.layout import render_card;"
+        "spec = {'data': {'values': [{'a': 1}]}, 'mark': 'bar', 'encoding': {'x': {'field': 'a'}}};"
+        "print(render_card('blank', [Markdown('**hi**'), VegaChart(spec)], {}))"
+    )
+    done = subprocess.run([str(slim_python), "-c", cards], capture_output=True, text=True, cwd="/", timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "<strong>hi</strong>" in done.stdout and "data:image/svg+xml;base64," in done.stdout
+    assert 'class="error"' not in done.stdout
     full = _site_packages_mb(Path(sys.executable))
     slim = _site_packages_mb(slim_python)
     print(f"site-packages: full {full:.0f} MB, slim step {slim:.0f} MB")

@@ -1,7 +1,7 @@
 """The flow DSL: what a data scientist writes (no Airflow import)."""
 
 from airflow_ml_provider.dsl.current import current
-from airflow_ml_provider.dsl.decorators import catch, environment, kubernetes, resources, retry, step, timeout
+from airflow_ml_provider.dsl.decorators import card, catch, environment, kubernetes, resources, retry, step, timeout
 from airflow_ml_provider.dsl.flow_decorator import FlowOptions, flow, schedule
 from airflow_ml_provider.dsl.flowspec import FlowSpec, Inputs, MergeArtifactsError
 from airflow_ml_provider.dsl.parameters import IncludeFile, JSONType, Parameter
@@ -15,6 +15,7 @@ __all__ = [
     "JSONType",
     "MergeArtifactsError",
     "Parameter",
+    "card",
     "catch",
     "current",
     "environment",

@@ -21,7 +21,7 @@ FIELDS = frozenset(
         "flow_name", "run_id", "airflow_run_id", "dag_id", "step_name", "task_id", "retry_count",
         "origin_run_id", "run_type", "username", "tags", "parameter_names", "logical_date",
         "data_interval_start", "data_interval_end", "execution_mode", "artifact_root", "namespace",
-        "resume_step",
+        "resume_step", "card",
     }
 )  # fmt: skip
 PROJECT_FIELDS = ("project_name", "branch_name", "is_user_branch", "is_production", "project_flow_name")

@@ -163,6 +163,76 @@ class Environment(StepDecorator):
             raise DecoratorError("@environment(vars=...) must be a dict of str -> str")
 
 
+CARD_TYPES = ("default", "blank")
+
+
+@dataclass(frozen=True)
+class CardOptions(StepDecorator):
+    """One ``@card(type="default", id=None, options={}, timeout=45, refresh_interval=5, ...)``."""
+
+    name = "card"
+    type: str = "default"
+    id: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    scope: str = "task"
+    timeout: float = 45  # accepted; the card renders in the step's process, bounded by @timeout
+    save_errors: bool = True
+    customize: bool = False
+    refresh_interval: float = 5
+    rank: str | None = None
+
+    def __post_init__(self) -> None:
+        from airflow_ml_provider.datastore.card_store import check_card_name
+
+        if self.type not in CARD_TYPES:
+            raise DecoratorError(f"@card(type={self.type!r}): known card types are {', '.join(CARD_TYPES)}")
+        if self.id is not None:
+            try:
+                check_card_name(self.id, "@card(id=...)")
+            except ValueError as exc:
+                raise DecoratorError(str(exc)) from None
+        if not isinstance(self.options, dict):
+            raise DecoratorError(f"@card(options=...) must be a dict, not {type(self.options).__name__}")
+        if self.scope != "task":
+            raise DecoratorError(f"@card(scope={self.scope!r}): only scope='task' exists")
+        _number(self.timeout, "@card(timeout=...)", allow_none=False)
+        _number(self.refresh_interval, "@card(refresh_interval=...)", allow_none=False)
+
+
+@dataclass(frozen=True)
+class Cards(StepDecorator):
+    """Every ``@card`` of a step, top to bottom (a step may carry several)."""
+
+    name = "card"
+    cards: tuple[CardOptions, ...] = ()
+
+
+def card(func: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+    """``@card`` / ``@card(type="blank", id="report")``: the step renders an HTML card (repeatable)."""
+
+    def apply(f: F) -> F:
+        try:
+            instance = CardOptions(**options)
+        except TypeError as exc:
+            known = ", ".join(inspect.signature(CardOptions).parameters)
+            raise DecoratorError(f"{_where(f)}@card: {exc} (options: {known})") from None
+        except DecoratorError as exc:
+            raise DecoratorError(f"{_where(f)}{exc}") from None
+        decorators = dict(getattr(f, "_ml_decorators", {}))
+        existing: tuple[CardOptions, ...] = decorators["card"].cards if "card" in decorators else ()
+        if instance.id is not None and any(c.id == instance.id for c in existing):
+            raise DecoratorError(f"{_where(f)}@card(id={instance.id!r}) is used twice on {f.__name__}")
+        decorators["card"] = Cards(cards=(instance, *existing))  # applied bottom-up: keep source order
+        f._ml_decorators = decorators  # type: ignore[attr-defined]
+        return f
+
+    if func is not None:
+        if options or not callable(func):
+            raise DecoratorError("@card takes keyword options only")
+        return apply(func)
+    return apply
+
+
 def _step_decorator(cls: type[StepDecorator]) -> Callable[..., Any]:
     @functools.wraps(cls, updated=())
     def decorator(func: Callable[..., Any] | None = None, /, **options: Any) -> Any:

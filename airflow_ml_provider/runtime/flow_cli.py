@@ -1,4 +1,4 @@
-"""Metaflow's command line for a flow file: ``python flow.py run|resume|show|check|logs|dump|tag``.
+"""Metaflow's command line for a flow file: ``python flow.py run|resume|show|check|logs|dump|tag|card``.
 
 ``run`` takes one ``--<parameter>`` option per Parameter plus ``--max-workers`` and ``--tag``;
 ``show`` prints the steps; ``check`` validates the graph and tells whether Airflow's default
@@ -17,7 +17,7 @@ from airflow_ml_provider import config
 from airflow_ml_provider.cli_args import STORE_ERROR, OneLineParser, positive_int, store_errors
 from airflow_ml_provider.dsl.parameters import IncludeFile, JSONType, flow_parameters
 from airflow_ml_provider.graph import FlowGraphError, build_graph
-from airflow_ml_provider.runtime import cli_options, logs_cli, tag_cli
+from airflow_ml_provider.runtime import card_cli, cli_options, logs_cli, tag_cli
 
 
 def safe_mode_hint(flow_file: str) -> str | None:
@@ -57,6 +57,7 @@ def _parser(flow_cls: type) -> argparse.ArgumentParser:
     cli_options.add_run_options(resume)
     logs_cli.add_commands(sub)
     tag_cli.add_commands(sub)
+    card_cli.add_commands(sub)
     sub.add_parser("show", help="print the flow's steps")
     sub.add_parser("check", help="check the flow's graph")
     return parser
@@ -80,6 +81,8 @@ def main(flow_cls: type, argv: list[str] | None = None) -> None:
         sys.exit(logs_cli.run_command(flow_cls.__name__, args))
     if args.command == "tag":
         sys.exit(tag_cli.run_command(flow_cls.__name__, args))
+    if args.command == "card":
+        sys.exit(card_cli.run_command(flow_cls.__name__, args))
     if args.command == "show":
         print(graph.describe())
     elif args.command == "check":

@@ -25,6 +25,7 @@ from airflow_ml_provider.dsl.exceptions import FailureHandledByCatch, StepExcept
 from airflow_ml_provider.dsl.flowspec import ArtifactSource, FlowSpec, Inputs, _TaskView
 from airflow_ml_provider.dsl.parameters import IncludeFile, flow_parameters
 from airflow_ml_provider.graph import FlowGraph, build_graph
+from airflow_ml_provider.runtime.cards import StepCards
 from airflow_ml_provider.runtime.code_package import fetch_package
 from airflow_ml_provider.runtime.command import ENV_CONTEXT, RunContext, StepInvocation
 from airflow_ml_provider.runtime.heartbeat import Heartbeat
@@ -187,6 +188,7 @@ class TaskRunner:
             data_interval_start=ctx.data_interval_start, data_interval_end=ctx.data_interval_end,
             parameter_names=[p.name for p in flow_parameters(self.flow_cls).values()],
             execution_mode=ctx.execution.get("mode", "local"), artifact_root=self.store.backend.describe(),
+            card=self.cards.collector,
         )  # fmt: skip
 
     def _start_run_record(self) -> None:
@@ -237,6 +239,10 @@ class TaskRunner:
 
     def _run_attempt(self, base: dict[str, Any], started: float) -> dict[str, Any]:
         inv = self.inv
+        self.cards = StepCards(
+            self.node.decorators.get("card"), self.store, (inv.run_id, inv.step, inv.task_id, inv.attempt),
+            lambda: {**base, "status": "running"}, flow_parameters(self.flow_cls), log,
+        )  # fmt: skip
         self._set_current()
         flow: FlowSpec | None = None
         try:
@@ -260,10 +266,17 @@ class TaskRunner:
                 meta["foreach"] = self._split(flow, transition)
         except BaseException as exc:
             meta = self._failed(base, flow, exc)
+            self._final_cards(meta, started)
             self._finish(meta, started)
             raise StepFailed(meta["exception"]["message"]) from exc
+        self._final_cards(meta, started)
         self._finish(meta, started)
         return meta
+
+    def _final_cards(self, meta: dict[str, Any], started: float) -> None:
+        """Cards are final before the attempt reads as ended (``runtime/cards.py``)."""
+        if self.cards.slots:
+            self.cards.finish({**meta, "finished_at": _now(), "duration_s": round(time.time() - started, 3)})
 
     def _run_user_code(self, flow: FlowSpec, parents: list[dict[str, Any]]) -> None:
         func = getattr(flow, self.inv.step)
