@@ -7,8 +7,11 @@ for), so a developer can run the quick half: ``bash scripts/test.sh --fast`` (= 
 - ``e2e``: a running Airflow (api-server, scheduler, dag-processor; tests/e2e/);
 - ``browser``: a real Chromium against the plugin;
 - ``airflow``: an Airflow database or api-server (``airflow dags test``, the plugin's routes);
-- ``s3``: moto_server over HTTP;
-- ``unit``: none of these (in-process, or ``python flow.py run`` subprocesses on a local root).
+- ``s3``: moto_server over HTTP (also the ``s3`` variant of a test parametrized over stores);
+- ``local``: whole flows run with ``python flow.py run`` (subprocesses, seconds each) on a local
+  root, for the modules in ``LOCAL_RUN_MODULES``;
+- ``unit``: none of these: in-process, or a few short subprocesses (the quick tier, under 3
+  minutes on 2 quiet cores).
 """
 
 from __future__ import annotations
@@ -17,7 +20,14 @@ import pytest
 
 pytest_plugins = ["tests.fixtures.airflow_local", "tests.fixtures.moto", "tests.fixtures.s3_env"]
 
-TIERS = ("unit", "airflow", "s3", "browser", "e2e")
+TIERS = ("unit", "local", "airflow", "s3", "browser", "e2e")
+# modules whose tests mostly run whole flows as subprocesses: the bulk of the unit tier's time
+LOCAL_RUN_MODULES = {
+    "tests/test_preimport.py", "tests/test_foreach_shapes.py", "tests/test_local_runs.py",
+    "tests/test_faults.py", "tests/test_store_contract.py", "tests/test_task_logs.py",
+    "tests/service/test_versions.py", "tests/service/test_serve_basic.py", "tests/cards/test_card_runs.py",
+    "tests/test_slim_step_env.py", "tests/test_warm_start.py", "tests/test_runner_death.py",
+}  # fmt: skip
 _AIRFLOW_FIXTURES = {"airflow_home", "dags_folder", "airflow_server", "stack"}
 _S3_FIXTURES = {"moto_server", "s3_env", "bucket", "raw_s3", "fault_proxy"}
 
@@ -31,8 +41,11 @@ def tier_of(item: pytest.Item) -> str:
         return "browser"
     if names & _AIRFLOW_FIXTURES or "/tests/plugin/test_plugin_" in path:
         return "airflow"
-    if names & _S3_FIXTURES:
+    callspec = getattr(item, "callspec", None)
+    if names & _S3_FIXTURES or (callspec is not None and "s3" in callspec.id.split("-")):
         return "s3"
+    if any(path.endswith("/" + module) for module in LOCAL_RUN_MODULES):
+        return "local"
     return "unit"
 
 
