@@ -113,7 +113,11 @@ def _fmt(value: float) -> str:
 
 
 def metric_svg(series: MetricSeries, dag_id: str, urls: Urls) -> str:
-    """The series as an inline SVG: a line through one linked point per run (oldest left)."""
+    """The series as an inline SVG: a line through one linked point per run (oldest left).
+
+    Every attribute value is quoted: in HTML an unquoted value swallows the ``/`` of ``/>``, and an
+    SVG element left open hides everything after it.
+    """
     points = series.points
     values = [p.value for p in points]
     low, high = min(values), max(values)
@@ -130,27 +134,27 @@ def metric_svg(series: MetricSeries, dag_id: str, urls: Urls) -> str:
 
     coords = [(x(i), y(p.value)) for i, p in enumerate(points)]
     ticks = "".join(
-        f"<text x='{LEFT - 6}' y='{y(v) + 4:.1f}' text-anchor=end>{esc(_fmt(v))}</text>"
-        f"<line class=axis x1='{LEFT - 3}' x2='{LEFT}' y1='{y(v):.1f}' y2='{y(v):.1f}'/>"
+        f"<text x='{LEFT - 6}' y='{y(v) + 4:.1f}' text-anchor='end'>{esc(_fmt(v))}</text>"
+        f"<line class='axis' x1='{LEFT - 3}' x2='{LEFT}' y1='{y(v):.1f}' y2='{y(v):.1f}'/>"
         for v in (low, (low + high) / 2, high)
     )
     dots = "".join(
-        f"<a class=point-link href='{esc(urls.run(dag_id, p.run_id))}' target=_self>"
-        f"<circle class=point cx='{cx:.1f}' cy='{cy:.1f}' r=5 data-run='{esc(p.run_id)}' "
+        f"<a class='point-link' href='{esc(urls.run(dag_id, p.run_id))}' target='_self'>"
+        f"<circle class='point' cx='{cx:.1f}' cy='{cy:.1f}' r='5' data-run='{esc(p.run_id)}' "
         f"data-value='{esc(repr(p.value))}'><title>{esc(p.run_id)}: {esc(_fmt(p.value))}</title></circle></a>"
         for p, (cx, cy) in zip(points, coords, strict=True)
     )
     line = " ".join(f"{cx:.1f},{cy:.1f}" for cx, cy in coords)
-    first, last = points[0].created_at[:10], points[-1].created_at[:10]
+    first, last = (p.created_at[:16].replace("T", " ") for p in (points[0], points[-1]))
     return (
-        f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {W} {H}' width={W} height={H} role=img "
+        f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {W} {H}' width='{W}' height='{H}' role='img' "
         f"aria-label='{esc(series.step)}.{esc(series.artifact)} over {len(points)} runs'>"
-        f"<line class=axis x1={LEFT} y1={TOP} x2={LEFT} y2={H - BOTTOM}/>"
-        f"<line class=axis x1={LEFT} y1={H - BOTTOM} x2={W - RIGHT} y2={H - BOTTOM}/>{ticks}"
-        f"<text x={LEFT} y={H - 12}>{esc(first)}</text>"
-        f"<text x={W - RIGHT} y={H - 12} text-anchor=end>{esc(last)}</text>"
-        f"<text x={LEFT + inner_w / 2:.0f} y={H - 12} text-anchor=middle>runs, oldest to newest</text>"
-        f"<polyline class=line points='{line}'/>{dots}</svg>"
+        f"<line class='axis' x1='{LEFT}' y1='{TOP}' x2='{LEFT}' y2='{H - BOTTOM}'/>"
+        f"<line class='axis' x1='{LEFT}' y1='{H - BOTTOM}' x2='{W - RIGHT}' y2='{H - BOTTOM}'/>{ticks}"
+        f"<text x='{LEFT}' y='{H - 12}'>{esc(first)}</text>"
+        f"<text x='{W - RIGHT}' y='{H - 12}' text-anchor='end'>{esc(last)}</text>"
+        f"<text x='{LEFT + inner_w / 2:.0f}' y='{H - 12}' text-anchor='middle'>runs, oldest to newest</text>"
+        f"<polyline class='line' points='{line}'/>{dots}</svg>"
     )
 
 

@@ -113,13 +113,14 @@ def test_metric_across_runs_plots_the_numeric_runs_and_says_which_were_skipped(a
     resp = s.get(_metrics(), "alice")
     assert resp.status == 200
     svg = re.search(r"<svg .*?</svg>", resp.text, re.S).group(0)
-    points = re.findall(r"<a class=point-link href='([^']*)' target=_self><circle class=point [^>]*data-run='([^']*)' "
-                        r"data-value='([^']*)'", svg)  # fmt: skip
+    points = re.findall(r"<a class='point-link' href='([^']*)' target='_self'><circle class='point' [^>]*"
+                        r"data-run='([^']*)' data-value='([^']*)'", svg)  # fmt: skip
     runs = s.ids["card_runs"]  # oldest first, as plotted left to right
     assert [p[1] for p in points] == runs
     assert [p[0] for p in points] == [f"{P}/dags/CardFlow/runs/{quote(r, safe='')}" for r in runs]
     assert [float(p[2]) for p in points] == [0.61, 0.72, 0.68, 0.85, 0.9]
-    assert "<polyline class=line" in svg
+    assert "<polyline class='line'" in svg
+    assert not re.search(r"=[^'\s>]+/>", svg)  # no unquoted value before "/>" (it would eat the slash)
     assert "2 run(s) skipped" in resp.text
     assert f"{s.ids['card_text_run']}</a>: not a plain number (str)" in resp.text
     assert f"{s.ids['card_failed_run']}</a>: train has no successful attempt" in resp.text
