@@ -4,7 +4,8 @@
 metric view plots them), one a string and one a ``train`` step that failed (both skipped with a
 note). The newest run's ``train`` task has a failed attempt 0 with an old card and a successful
 attempt 1 with three cards: a plain one, a hostile one (script, event handler, form, remote image)
-and a card still being refreshed (``final: False``). ``DeniedFlow``'s start task gets a card so
+and a card still being refreshed (``final: False``); its ``end`` task has one card whose blob
+rotted on disk. ``DeniedFlow``'s start task gets a card so
 the 403 of the card routes can be checked. Cards are written with ``write_card`` directly, so
 these tests do not depend on the ``@card`` decorator.
 """
@@ -27,6 +28,7 @@ HOSTILE_CARD = (
     "<img src='https://example.invalid/beacon.png'>"
     "<form action='https://example.invalid/steal'><input name=q></form></body></html>"
 )
+ROTTEN_CARD = "<html><body><p>rotten report</p></body></html>"
 PROGRESS_CARD = "<html><body><p>epoch 3 of 10</p></body></html>"
 
 
@@ -71,7 +73,10 @@ def build_cards(backend: StorageBackend, ids: dict[str, Any], run_fn: Any, attem
     progress = write_card(
         ds, run_id, "train", "0", 1, card_type="blank", card_id="progress", index=2, html=PROGRESS_CARD, final=False
     )
-    out["cards"] = {"old": old, "plain": plain, "hostile": hostile, "progress": progress}
+    # the end task's card whose blob then rots on disk: served as 409, never as other bytes
+    rotten = write_card(ds, run_id, "end", "0", 0, index=0, card_id="rotten", html=ROTTEN_CARD, **common)
+    backend.write(ds.blob_path(rotten["blob"]), ROTTEN_CARD.replace("report", "REPORT").encode())
+    out["cards"] = {"old": old, "plain": plain, "hostile": hostile, "progress": progress, "rotten": rotten}
 
     denied = FlowDatastore("DeniedFlow", backend)
     out["denied_card"] = write_card(

@@ -22,7 +22,8 @@ def _task(ids: dict, run: str | None = None, step: str = "train", task: str = "0
 
 def _card(ids: dict, name: str, view: bool = False) -> str:
     record = ids["cards"][name]
-    return f"{_task(ids)}/cards/{record['attempt']}/{record['hash']}" + ("/view" if view else "")
+    step = "end" if name == "rotten" else "train"
+    return f"{_task(ids, step=step)}/cards/{record['attempt']}/{record['hash']}" + ("/view" if view else "")
 
 
 def _denied_card(ids: dict, view: bool = False) -> str:
@@ -45,6 +46,16 @@ def test_card_route_serves_the_stored_html_under_a_strict_csp(airflow_server) ->
     assert csp.startswith(REQUIRED_CSP) and "script-src" not in csp and "sandbox" in csp
     assert resp.headers["x-content-type-options"] == "nosniff"
     assert resp.headers["cache-control"] == "no-store"
+
+
+def test_a_rotten_card_is_a_409_never_other_bytes(airflow_server) -> None:
+    s = airflow_server
+    resp = s.get(_card(s.ids, "rotten"), "alice")
+    assert resp.status == 409
+    assert "REPORT" not in resp.text and "rotten report" not in resp.text
+    assert resp.headers["content-security-policy"].startswith(REQUIRED_CSP)
+    page = s.get(_task(s.ids, step="end"), "alice")
+    assert page.status == 200 and f"src='{_card(s.ids, 'rotten')}'" in page.text
 
 
 def test_task_page_shows_the_latest_attempts_cards_first(airflow_server) -> None:
@@ -78,7 +89,7 @@ def test_run_page_links_every_card(airflow_server) -> None:
     resp = s.get(f"{P}/dags/CardFlow/runs/{quote(s.ids['card_run'], safe='')}", "alice")
     assert resp.status == 200
     links = re.findall(r"<a class=cardlink href='([^']*)'", resp.text)
-    assert links == [_card(s.ids, n, view=True) for n in ("plain", "hostile", "progress")]
+    assert links == [_card(s.ids, n, view=True) for n in ("plain", "hostile", "progress", "rotten")]
     assert "metrics across runs" in resp.text
 
 
