@@ -122,15 +122,18 @@ def run_count(n: int) -> int:
 def numeric_value(record: Any) -> float | None:
     """The artifact's value when its stored preview is a plain finite number, else None.
 
-    Reads the preview text with a strict number pattern (``0.93``, ``12``, ``np.float64(0.5)``)
-    or a one-value array preview; never evaluates anything.
+    Reads the preview text with a strict number pattern (``0.93``, ``12``, ``np.float64(0.5)``,
+    ``np.int64(3)``) or a one-value array preview; never evaluates anything.
     """
     preview = record.get("preview") if isinstance(record, dict) else None
     if not isinstance(preview, dict):
         return None
     value: Any = None
-    if preview.get("kind") == "scalar" and isinstance(preview.get("text"), str):
-        text = preview["text"].strip()
+    kind, text = preview.get("kind"), preview.get("text")
+    # numpy ints and float32 are previewed as text ("np.int64(3)"): trusted only for a numpy record
+    numpy_text = kind == "text" and str(record.get("type") or "").startswith("numpy.")
+    if (kind == "scalar" or numpy_text) and isinstance(text, str):
+        text = text.strip()
         numpy = _NUMPY_SCALAR.fullmatch(text)
         text = numpy.group(1) if numpy else text
         value = float(text) if _NUMBER.fullmatch(text) else None

@@ -1,18 +1,21 @@
 """Cards and a metric history for the plugin tests, written with the store's card contract.
 
 ``CardFlow`` (DAG ``CardFlow``) has seven runs. Five have a numeric ``train.accuracy`` (the
-metric view plots them), one a string and one a ``train`` step that failed (both skipped with a
-note). The newest run's ``train`` task has a failed attempt 0 with an old card and a successful
-attempt 1 with three cards: a plain one, a hostile one (script, event handler, form, remote image)
-and a card still being refreshed (``final: False``); its ``end`` task has one card whose blob
-rotted on disk. ``DeniedFlow``'s start task gets a card so
-the 403 of the card routes can be checked. Cards are written with ``write_card`` directly, so
-these tests do not depend on the ``@card`` decorator.
+metric view plots them) and ``train.epochs`` (a numpy int, previewed as text ``np.int64(1)``),
+one a string and one a ``train`` step that failed (both skipped with a note). The newest
+numeric run's ``train`` task has a failed attempt 0 with an old card and a successful attempt 1
+with three cards: a plain one, a hostile one (script, event handler, form, remote image) and a
+card still being refreshed (``final: False``); its ``end`` task has one card whose blob rotted on
+disk. ``DeniedFlow``'s start task gets a card so the 403 of the card routes can be checked.
+Cards are written with ``write_card`` directly, so these tests do not depend on the ``@card``
+decorator.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
 
 from airflow_ml_provider.datastore import FlowDatastore, StorageBackend
 from airflow_ml_provider.datastore.card_store import write_card
@@ -54,7 +57,7 @@ def build_cards(backend: StorageBackend, ids: dict[str, Any], run_fn: Any, attem
     ds = FlowDatastore(CARD_FLOW, backend)
     out: dict[str, Any] = {"card_runs": [], "card_airflow_runs": []}
     for n, acc in enumerate(ACCURACIES):
-        train = {"accuracy": ds.save_artifact("accuracy", acc)}
+        train = {"accuracy": ds.save_artifact("accuracy", acc), "epochs": ds.save_artifact("epochs", np.int64(n + 1))}
         airflow_run_id, run_id = _run_with_train(ds, run_fn, attempt_fn, n, train, retried=n == len(ACCURACIES) - 1)
         out["card_runs"].append(run_id)
         out["card_airflow_runs"].append(airflow_run_id)

@@ -142,10 +142,27 @@ def test_metric_across_runs_plots_the_numeric_runs_and_says_which_were_skipped(a
     assert s.get(_metrics("?step=train&artifact=accuracy&n=100000", api=True), "alice").status == 200
 
 
+def test_metric_values_come_from_previews_and_the_rest_is_skipped_with_a_reason(airflow_server) -> None:
+    s = airflow_server
+    epochs = s.get(_metrics("?step=train&artifact=epochs", api=True), "alice").json()
+    assert [p["value"] for p in epochs["points"]] == [1.0, 2.0, 3.0, 4.0, 5.0]  # np.int64 previews
+    note = s.get(f"{P}/dags/TableFlow/metrics?step=train&artifact=note", "alice")
+    assert note.status == 200 and "<svg" not in note.text
+    assert "No run has a plain-number value" in note.text and note.text.count("not a plain number (str)") == 2
+    weights = s.get(f"{P}/api/dags/TableFlow/metrics?step=train&artifact=weights", "alice").json()
+    assert weights["points"] == []
+    assert {r["reason"] for r in weights["skipped"]} == {"not a plain number (numpy.ndarray)"}
+    table = s.get(f"{P}/api/dags/TableFlow/metrics?step=train&artifact=accuracy", "alice").json()
+    assert [p["value"] for p in table["points"]] == [0.9375, 0.9375]
+    big = s.get(f"{P}/api/dags/BigFlow/metrics?step=process&artifact=result", "alice").json()
+    assert big["points"] == [] and big["skipped"][0]["reason"] == "process is a foreach step (1000 tasks)"
+
+
 def test_metric_page_offers_the_numeric_artifacts(airflow_server) -> None:
     resp = airflow_server.get(_metrics(""), "alice")
     assert resp.status == 200 and "<svg" not in resp.text
-    assert "href='/ml-artifacts/dags/CardFlow/metrics?step=train&amp;artifact=accuracy&amp;n=30'" in resp.text
+    for name in ("accuracy", "epochs"):
+        assert f"href='/ml-artifacts/dags/CardFlow/metrics?step=train&amp;artifact={name}&amp;n=30'" in resp.text
     table = airflow_server.get(f"{P}/dags/TableFlow", "alice")
     assert "href='/ml-artifacts/dags/TableFlow/metrics'" in table.text
 
