@@ -95,7 +95,7 @@ def card_view_page(meta: dict[str, Any], step: str, task_id: str, record: CardRe
     body = (
         CARD_CSS
         + crumbs
-        + f"<div class=cardhead><h1 class=mono>{esc(card_label(record))}</h1>"
+        + f"<div class=cardhead><h1>{esc(card_label(record))}</h1>"
         + f"<span class=muted>attempt {esc(record.get('attempt'))} · {short_time(record.get('updated_at'))}</span>"
         + f"{_running_note(record, view)}<a href='{esc(src)}' target=_blank rel=noopener>raw</a></div>"
         + _frame(src, card_label(record), "cardfull")
