@@ -18,7 +18,8 @@ from airflow_ml_provider.config import artifact_root
 from airflow_ml_provider.datastore import ArtifactIntegrityError
 from airflow_ml_provider.datastore.ids import InvalidIdError
 from airflow_ml_provider.datastore.task_logs import STREAMS, log_text
-from airflow_ml_provider.plugin import listing, pages
+from airflow_ml_provider.plugin import card_pages, card_routes, listing, pages
+from airflow_ml_provider.plugin.card_queries import task_cards
 from airflow_ml_provider.plugin.input_limits import QueryLimitMiddleware
 from airflow_ml_provider.plugin.queries import (
     NotFound,
@@ -142,7 +143,11 @@ def create_app() -> FastAPI:
         store = reader()
         flow, rid, meta = store.run(dag_id, run_id)
         others = store.runs(flow, dag_id=dag_id)[:100]
-        return _html(pages.run_page(meta, run_steps(store, flow, rid), others, _urls(request)))
+        steps = run_steps(store, flow, rid)
+        urls = _urls(request)
+        cards = [c for s, _n, ts in steps for c in card_routes.cards_of_tasks(store, flow, rid, s, ts)]
+        body = pages.run_page(meta, steps, others, urls, card_pages.run_cards_section(meta, cards, urls))
+        return _html(body)
 
     @app.get("/dags/{dag_id}/runs/{run_id}/steps/{step}", response_class=HTMLResponse, dependencies=[READ_RUN])
     def step(
@@ -166,7 +171,7 @@ def create_app() -> FastAPI:
         flow, rid, meta, summary = _task(store, dag_id, run_id, step, task_id)
         attempts = store.all_attempts(flow, rid, step, task_id)
         summary = store.with_integrity(flow, summary)
-        return _html(pages.task_page(meta, step, summary, attempts, _urls(request)))
+        return _task_page(store, flow, meta, step, summary, attempts, _urls(request))
 
     @app.get(
         "/dags/{dag_id}/runs/{run_id}/tasks/{airflow_task_id}",
@@ -184,7 +189,7 @@ def create_app() -> FastAPI:
         task_id = store.task_for_map_index(flow, rid, step_name, index)
         summary = store.with_integrity(flow, store.task(flow, rid, step_name, task_id))
         attempts = store.all_attempts(flow, rid, step_name, task_id)
-        return _html(pages.task_page(meta, step_name, summary, attempts, _urls(request)))
+        return _task_page(store, flow, meta, step_name, summary, attempts, _urls(request))
 
     @app.get("/dags/{dag_id}/runs/{run_id}/steps/{step}/tasks/{task_id}/blobs/{key}", dependencies=[READ_TASK])
     def blob(dag_id: str, run_id: str, step: str, task_id: str, key: str) -> Response:
@@ -321,7 +326,23 @@ def create_app() -> FastAPI:
             "counts": {s: sum(1 for r in rows if r["state"] == s) for s in ("same", "changed", "added", "removed")},
         }
 
+    card_routes.register(app, reader, _urls)
     return app
+
+
+def _task_page(
+    store: StoreReader,
+    flow: str,
+    meta: dict[str, Any],
+    step: str,
+    summary: TaskSummary,
+    attempts: list[dict[str, Any]],
+    urls: Urls,
+) -> Response:
+    """The task page with its cards first (framed, so the page may frame same-origin card routes)."""
+    found = task_cards(store, flow, meta["run_id"], step, summary.task_id)
+    cards = card_pages.cards_section(meta, step, summary.task_id, found, urls)
+    return card_routes.page_response(pages.task_page(meta, step, summary, attempts, urls, cards), framing=True)
 
 
 def _compare(dag_id: str, a: str, b: str) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:

@@ -84,7 +84,8 @@ def dag_page(
 ) -> str:
     body = (
         f"<div class=crumbs><a href='{esc(urls.index())}'>ML flows</a></div><h1>{esc(flow)}</h1>"
-        f"<div class=muted>DAG {esc(dag_id)} · {_count(len(runs))}</div>"
+        f"<div class=muted>DAG {esc(dag_id)} · {_count(len(runs))} · "
+        f"<a href='{esc(urls.metrics(dag_id))}'>metrics across runs</a></div>"
         f"{_tag_form(urls.dag(dag_id), tag, tags)}"
         f"{runs_table(runs[offset : offset + limit], urls)}"
         f"{pager(urls.dag(dag_id, tag), offset, limit, len(runs))}"

@@ -194,9 +194,12 @@ def run_page(
     steps: list[tuple[str, int, list[TaskSummary]]],
     others: list[dict[str, Any]],
     urls: Urls,
+    cards: str = "",
 ) -> str:
-    """The DAG-run tab: run facts, then each step (one task inline, many tasks as a paged table)."""
-    parts = [_crumbs(meta, urls), _run_header(meta, urls), _compare_form(meta, others, urls)]
+    """The DAG-run tab: run facts, links to the run's cards, then each step (one task inline, many
+    tasks as a paged table)."""
+    metrics = f"<p><a href='{esc(urls.metrics(meta['dag_id']))}'>metrics across runs</a></p>"
+    parts = [_crumbs(meta, urls), _run_header(meta, urls), _compare_form(meta, others, urls), metrics, cards]
     for step, total, tasks in steps:
         counts: dict[str, int] = {}
         for t in tasks:
@@ -260,7 +263,11 @@ def step_page(
     return page(f"{step} · {meta['run_id']}", body)
 
 
-def task_page(meta: dict[str, Any], step: str, t: TaskSummary, attempts: list[dict[str, Any]], urls: Urls) -> str:
+def task_page(
+    meta: dict[str, Any], step: str, t: TaskSummary, attempts: list[dict[str, Any]], urls: Urls, cards: str = ""
+) -> str:
+    """The task-instance tab: the task's cards first (``cards``, already rendered), then facts,
+    attempts and artifacts."""
     rows = []
     for a in attempts:
         exc = a.get("exception") if isinstance(a.get("exception"), dict) else None
@@ -292,6 +299,7 @@ def task_page(meta: dict[str, Any], step: str, t: TaskSummary, attempts: list[di
             (urls.task(meta["dag_id"], meta["run_id"], step, t.task_id), t.task_id),
         )
         + f"<h1>{esc(step)}/{esc(t.task_id)} {badge(t.status)}</h1>"
+        + cards
         + task_facts(meta, step, t, urls)
         + kv([("Parents", parent_links)])
         + "<h2>Attempts</h2><div class=scroll><table><thead><tr><th>#</th><th>Status</th><th>Started</th>"

@@ -110,6 +110,8 @@ CSP = (
     + base64.b64encode(hashlib.sha256(THEME_JS.encode()).digest()).decode()
     + "'"
 )
+#: The same, for pages that frame cards (same-origin card routes, each sandboxed by its iframe).
+FRAMING_CSP = CSP + "; frame-src 'self'"
 
 
 def esc(value: Any) -> str:
@@ -122,10 +124,13 @@ def q(value: str) -> str:
     return quote(str(value), safe="")
 
 
-def page(title: str, body: str) -> str:
-    """A full HTML document with the shared style and the theme-following script."""
+def page(title: str, body: str, head: str = "") -> str:
+    """A full HTML document with the shared style and the theme-following script.
+
+    ``head`` is trusted markup for the head (a card view's ``<meta http-equiv=refresh>``).
+    """
     return (
-        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        f"<!doctype html><html lang=en><head><meta charset=utf-8>{head}"
         "<meta name=viewport content='width=device-width,initial-scale=1'>"
         f"<title>{esc(title)}</title><style>{CSS}</style><script>{THEME_JS}</script>"
         f"</head><body>{body}</body></html>"

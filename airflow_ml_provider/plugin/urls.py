@@ -45,6 +45,19 @@ class Urls:
     def task_log(self, dag_id: str, run_id: str, step: str, task_id: str, attempt: Any, stream: str) -> str:
         return f"{self.task(dag_id, run_id, step, task_id)}/attempts/{q(str(attempt))}/{q(stream)}"
 
+    def card(self, dag_id: str, run_id: str, step: str, task_id: str, attempt: int, card_hash: str) -> str:
+        """The card's own HTML (framed by the pages, strict CSP)."""
+        return f"{self.task(dag_id, run_id, step, task_id)}/cards/{int(attempt)}/{q(card_hash)}"
+
+    def card_view(self, dag_id: str, run_id: str, step: str, task_id: str, attempt: int, card_hash: str) -> str:
+        """The full-size page around one card."""
+        return self.card(dag_id, run_id, step, task_id, attempt, card_hash) + "/view"
+
+    def metrics(self, dag_id: str, step: str | None = None, artifact: str | None = None, n: int | None = None) -> str:
+        params = [(k, v) for k, v in (("step", step), ("artifact", artifact), ("n", n)) if v is not None]
+        query = "&".join(f"{k}={q(str(v))}" for k, v in params)
+        return f"{self.root}/dags/{q(dag_id)}/metrics" + (f"?{query}" if query else "")
+
     def compare(self, dag_id: str) -> str:
         return f"{self.root}/dags/{q(dag_id)}/compare"
 

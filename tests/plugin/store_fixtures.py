@@ -10,6 +10,7 @@ Flows and what they exercise:
   (DAG ``scan_dag``, no index file: found by scanning run.json).
 - ``DeniedFlow``: the DAG the test auth manager hides from user ``bob``.
 - ``HostileFlow``: markup and quotes in artifact names, previews, tags and parameters.
+- ``CardFlow`` and a card of ``DeniedFlow``: see ``card_fixtures.py``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from card_fixtures import build_cards
 
 from airflow_ml_provider.datastore import FlowDatastore, LocalBackend, StorageBackend, encode_run_id
 from airflow_ml_provider.datastore.records import dumps
@@ -227,4 +229,5 @@ def build_store(root: str) -> dict[str, Any]:
     arts["bad_image"] = {**arts["blob"], "preview": {"kind": "image", "png_base64": XSS_IMG}}
     _attempt(hostile, ids["hostile_run"], "start", "0", 0, arts)
     ids["hostile_key"] = arts[XSS]["key"]
+    ids.update(build_cards(backend, ids, _run, _attempt))
     return ids

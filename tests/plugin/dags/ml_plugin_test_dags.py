@@ -15,6 +15,7 @@ STEPS = {
     "scan_dag": ["start"],
     "DeniedFlow": ["start"],
     "HostileFlow": ["start"],
+    "CardFlow": ["start", "train", "end"],
 }
 
 for _dag_id, _steps in STEPS.items():
