@@ -14,6 +14,8 @@ import base64
 import html
 import re
 
+from airflow_ml_provider.errors import MLProviderError
+
 CARDS_EXTRA = "pip install 'airflow-ml-provider[cards]'"
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
@@ -25,7 +27,7 @@ _MD_TAGS = {
 _MD_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}, "th": {"align"}, "td": {"align"}}
 
 
-class MissingRenderer(RuntimeError):
+class MissingRenderer(MLProviderError, RuntimeError):
     """A renderer package is not installed; the message names the extra that brings it."""
 
     def __init__(self, what: str, module: str) -> None:
