@@ -137,6 +137,25 @@ def test_sigkill_of_a_step_is_a_recorded_failed_attempt(project: Path) -> None:
     assert "Traceback" not in out.split("KillFlow run")[-1].split("[slow/0]")[0]
 
 
+def test_a_segfaulting_step_says_so_in_its_record_and_its_stderr(project: Path) -> None:
+    (project / "kill_flow.py").write_text(
+        textwrap.dedent(KILL_FLOW).replace(
+            "        self.y = self.x + 1\n",
+            '        print("Crash and burn!", flush=True)\n        import ctypes; ctypes.string_at(0)\n',
+        )
+    )
+    proc = _start(project, "run", env=_env(project))
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    slow = Flow("KillFlow").latest_run["slow"].task
+    assert slow.status == "failed" and slow.exception["type"] == "StepInterrupted"
+    assert slow.exception["message"] == "the step process was killed by SIGSEGV (segmentation fault)"
+    assert "Crash and burn!" in slow.stdout  # what it printed before it crashed is kept
+    last = slow.stderr.rstrip("\n").rsplit("\n", 1)[-1]
+    assert last == "[ml-provider] the attempt failed: the step process was killed by SIGSEGV (segmentation fault)"
+    assert "segmentation fault" in out
+
+
 def test_s3_outage_mid_step_fails_the_run_with_one_line_and_loses_nothing(project: Path, fault_proxy,
                                                                           raw_s3, bucket: str) -> None:  # fmt: skip
     root = f"s3://{bucket}/store"

@@ -31,6 +31,7 @@ from airflow_ml_provider.runtime.command import (
     STEP_ENV_DEFAULTS,
     RunContext,
     StepInvocation,
+    exit_reason,
 )
 from airflow_ml_provider.runtime.topology import ROOT_TASK
 from airflow_ml_provider.user import get_username
@@ -314,7 +315,7 @@ class FlowStepOperator(KubernetesPodOperator):
             self.record_interrupted(inv, f"{type(exc).__name__}: {exc}")
             raise
         if code != 0:
-            self.record_interrupted(inv, f"the step process exited with code {code}")
+            self.record_interrupted(inv, f"the step process {exit_reason(code)}")
             raise StepProcessFailed(f"step {self.step_name!r} exited with code {code}; see the log above")
 
     def _falls_back(self, inv: StepInvocation, exc: BaseException) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import signal
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -20,6 +21,20 @@ ENV_ARTIFACT_ROOT = "AIRFLOW__ML_PROVIDER__ARTIFACT_ROOT"
 # same content key, and merge_artifacts sees no conflict. (A random seed per process made two
 # branches "disagree" on an untouched set.) A value the user sets in the environment wins.
 STEP_ENV_DEFAULTS = {"PYTHONHASHSEED": "0"}
+# what a signal that ends a step usually means, for the one line the user reads
+_SIGNAL_MEANING = {"SIGSEGV": "segmentation fault", "SIGBUS": "bus error", "SIGABRT": "aborted", "SIGKILL": "killed"}
+
+
+def exit_reason(code: int) -> str:
+    """Why a step process that did not record its attempt ended, from its exit code."""
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            return f"was killed by signal {-code}"
+        meaning = _SIGNAL_MEANING.get(name)
+        return f"was killed by {name}" + (f" ({meaning})" if meaning and meaning != "killed" else "")
+    return f"exited with code {code} without recording its attempt"
 
 
 @dataclass

@@ -27,7 +27,7 @@ from airflow_ml_provider import config
 from airflow_ml_provider.datastore import FAILED, FlowDatastore, get_backend
 from airflow_ml_provider.errors import MLProviderError
 from airflow_ml_provider.graph import FlowGraph
-from airflow_ml_provider.runtime.command import ENV_CONTEXT, STEP_ENV_DEFAULTS, RunContext, StepInvocation
+from airflow_ml_provider.runtime.command import ENV_CONTEXT, STEP_ENV_DEFAULTS, RunContext, StepInvocation, exit_reason
 from airflow_ml_provider.runtime.heartbeat import Heartbeat
 from airflow_ml_provider.runtime.step_guards import FALLBACK_ATTEMPTS, backstop_seconds, has_fallback
 from airflow_ml_provider.runtime.task_runner import record_interrupted
@@ -120,12 +120,12 @@ class LocalRunner:
             if code == 0:  # the step recorded its success (even if the timer fired as it ended)
                 return
             # A step that crashed, was killed or timed out could not record its attempt: record it here.
-            reason = self.stop_reason or f"the step process {_exit_reason(code)}"
+            reason = self.stop_reason or f"the step process {exit_reason(code)}"
             if timed_out and timeout is not None:
                 reason = (f"@timeout: the step ran longer than {timeout.total_seconds:g}s, ignored the timeout "
                           f"and was killed after {backstop:g}s")  # fmt: skip
-                self._say(f"[{step}/{task_id}] {reason}")
-            record_interrupted(self.store, self.flow_cls.__name__, inv, reason, fallback=fallback)
+            if record_interrupted(self.store, self.flow_cls.__name__, inv, reason, fallback=fallback):
+                self._say(f"[{step}/{task_id}] {reason}")  # the step could not say it (a step that failed did)
             if fallback and attempt == max_retries and not self.stop_reason:
                 self._say(f"[{step}/{task_id}] @catch: every attempt failed; running the fallback attempt")
         raise LocalRunFailed(f"step {step!r} task {task_id} failed after {attempts} attempt(s)")
@@ -209,15 +209,6 @@ class LocalRunner:
                     else:
                         done.add(step)
         return failure
-
-
-def _exit_reason(code: int) -> str:
-    if code < 0:
-        try:
-            return f"was killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"was killed by signal {-code}"
-    return f"exited with code {code} without recording its attempt"
 
 
 @contextlib.contextmanager

@@ -20,6 +20,7 @@ from typing import Any
 from airflow_ml_provider.datastore import FAILED, SUCCESS, FlowDatastore, StoreError
 from airflow_ml_provider.datastore.backend import get_backend
 from airflow_ml_provider.datastore.flow_store import write_dag_index
+from airflow_ml_provider.datastore.task_logs import format_lines
 from airflow_ml_provider.dsl.current import current
 from airflow_ml_provider.dsl.exceptions import FailureHandledByCatch, StepException, qualified_name
 from airflow_ml_provider.dsl.flowspec import ArtifactSource, FlowSpec, Inputs, _TaskView
@@ -451,6 +452,11 @@ def record_interrupted(
     meta.update(status=FAILED, artifacts={}, new_artifacts=[], final=final,
                 exception={"type": "StepInterrupted", "message": reason, "traceback": ""})  # fmt: skip
     meta["finished_at"] = meta.get("finished_at") or _now()  # a started.json holds None
+    # the step's stored stderr ends with why it stopped (its own last words may be a crash dump);
+    # the step is gone, so this runner is the log's only writer now
+    tail = format_lines([f"[ml-provider] the attempt failed: {reason}".encode()], time.time())
+    old = store.read_log(inv.run_id, inv.step, inv.task_id, inv.attempt, "stderr")
+    store.write_log(inv.run_id, inv.step, inv.task_id, inv.attempt, "stderr", old + tail)
     store.write_attempt(inv.run_id, inv.step, inv.task_id, inv.attempt, meta)
     if meta["final"]:
         store.end_run(inv.run_id, FAILED, f"{inv.step}/{inv.task_id} failed: {reason}")
