@@ -14,6 +14,7 @@ from typing import Any
 from airflow_ml_provider.client.artifacts import DataArtifact, StoredException, _Data
 from airflow_ml_provider.client.lineage import StepLineage, TaskLineage, origin_pathspec
 from airflow_ml_provider.client.logs import TaskLogs
+from airflow_ml_provider.client.metadata import Metadata, TaskMetadata
 from airflow_ml_provider.client.scope import (
     MetaflowNamespaceMismatch,
     check_namespace,
@@ -69,7 +70,16 @@ class Task(TaskLogs, TaskLineage):
                 _meta = self._store.read_attempt(run, step, task, attempt)
         if _meta is None:
             raise ObjectNotFound(f"no task {pathspec}")
-        self.metadata = _meta
+        self.metadata = TaskMetadata(_meta, self._metadata_entries)
+
+    def _metadata_entries(self) -> list[Metadata]:
+        """Metaflow's entries: one ``attempt`` per attempt made, then :attr:`metadata_dict`'s others."""
+        started = self.created_at
+        at = int(started.timestamp() * 1000) if started else 0
+        attempts = self._store.attempts(self.run_id, self.step_name, self.id)
+        out = [Metadata("attempt", str(n), at, "attempt", self) for n in attempts]
+        out += [Metadata(k, v, at, k, self) for k, v in self.metadata_dict.items() if k != "attempt"]
+        return out
 
     @property
     def pathspec(self) -> str:

@@ -83,7 +83,7 @@ class TaskLineage(InheritedTags):
 
         ``attempt``; ``python_version`` of the step's interpreter; in a resumed run
         ``origin-run-id`` on every task and ``origin-task-id`` on the tasks it reused (cloned).
-        ``metadata`` itself stays this package's attempt record (see the README).
+        ``metadata`` is the attempt record by key and these entries when iterated (client/metadata.py).
         """
         meta = self.metadata
         out = {"attempt": str(meta.get("attempt", 0))}

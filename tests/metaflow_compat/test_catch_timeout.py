@@ -8,6 +8,8 @@ flow goes on.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from airflow_ml_provider.dsl.exceptions import StepException
@@ -108,6 +110,12 @@ def test_a_step_killed_in_every_attempt_gets_a_fallback_attempt_and_the_flow_goe
         assert task.attempt == 2  # attempts 0 and 1 were killed, 2 is the fallback
         assert "attempt_seen" not in task  # the fallback ran none of the step's code
         assert run["fine"].task["fine_ex"].data is None  # @catch's variable exists and is None on success
+        # Metaflow's metadata list: one "attempt" entry per attempt made; the record still reads by key
+        attempts = [m for m in task.metadata if m.type == "attempt"]
+        assert [m.value for m in attempts] == ["0", "1", "2"] and {m.name for m in attempts} == {"attempt"}
+        assert all(m.task.pathspec == task.pathspec and m.created_at > 0 for m in attempts)
+        assert task.metadata["status"] == "success" and task.metadata.get("attempt") == 2
+        assert "status" in task.metadata and json.loads(json.dumps(task.metadata))["attempt"] == 2
     assert ex.type == "airflow_ml_provider.dsl.exceptions.FailureHandledByCatch"
     assert "kept failing over 2 attempts" in ex.exception
 
