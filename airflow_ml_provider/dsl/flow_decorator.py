@@ -71,11 +71,11 @@ def on_flow_class_defined(cls: type) -> None:
     """Called by ``FlowSpec.__init_subclass__``: build the DAG now, or leave it to a decorator."""
     from airflow_ml_provider.graph.parser import step_functions
 
-    cls._ml_dag = None
+    setattr(cls, "_ml_dag", None)
     if not _in_airflow_process() or cls.__name__.startswith("_") or not step_functions(cls):
         return
     pending = len(_decorator_names(cls))
-    cls._ml_pending_decorators = pending
+    setattr(cls, "_ml_pending_decorators", pending)
     if pending == 0:
         register_dag(cls)
 
@@ -84,7 +84,7 @@ def _after_decorator(cls: type) -> None:
     if not _in_airflow_process():
         return
     pending = cls.__dict__.get("_ml_pending_decorators", 0) - 1
-    cls._ml_pending_decorators = pending
+    setattr(cls, "_ml_pending_decorators", pending)
     if pending <= 0:
         register_dag(cls)
 
@@ -156,7 +156,7 @@ def flow(
             description=description,
             dag_kwargs={**base.dag_kwargs, **dag_kwargs},
         )
-        klass._ml_flow_options = options
+        setattr(klass, "_ml_flow_options", options)
         _after_decorator(klass)
         return klass
 
@@ -185,7 +185,7 @@ def schedule(
         value = {"cron": value, "timezone": timezone}
 
     def apply(klass: T) -> T:
-        klass._ml_flow_options = replace(flow_options(klass), schedule=value)
+        setattr(klass, "_ml_flow_options", replace(flow_options(klass), schedule=value))
         _after_decorator(klass)
         return klass
 

@@ -131,7 +131,7 @@ class ForeachFrame(NamedTuple):
     step: str | None
     var: str | None
     num_splits: int | None
-    index: int | None
+    index: int | None  # type: ignore[assignment]  # Metaflow's field name; shadows tuple.index
     value: Any
 
 
@@ -159,8 +159,14 @@ def flow_constants(flow_cls: type) -> dict[str, Any]:
 
 
 @functools.cache
-def _constant_names(flow_cls: type) -> frozenset[str]:
+def _cached_constant_names(flow_cls: Any) -> frozenset[str]:
     return frozenset(flow_constants(flow_cls))
+
+
+def _constant_names(flow_cls: type) -> frozenset[str]:
+    """Names of the flow's class-level constants (computed once per class)."""
+    key: Any = flow_cls  # typeshed's Hashable does not accept a class whose instances define __hash__
+    return _cached_constant_names(key)
 
 
 class FlowSpec:
