@@ -35,6 +35,8 @@ from airflow_ml_provider.dsl import (
     schedule,
     step,
     timeout,
+    trigger,
+    trigger_on_finish,
 )
 from airflow_ml_provider.dsl.current import use_client as _use_client
 from airflow_ml_provider.dsl.unsupported import (
@@ -94,6 +96,8 @@ __all__ = [
     "schedule",
     "step",
     "timeout",
+    "trigger",
+    "trigger_on_finish",
     "user_step_decorator",
 ]
 

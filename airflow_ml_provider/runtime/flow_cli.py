@@ -92,6 +92,18 @@ def main(flow_cls: type, argv: list[str] | None = None) -> None:
     sys.exit(0)
 
 
+def _note_triggers(flow_cls: type) -> None:
+    """As Metaflow: @trigger / @trigger_on_finish act only where the flow is deployed (Airflow)."""
+    from airflow_ml_provider.dsl.triggers import trigger_spec
+
+    spec = trigger_spec(flow_cls)
+    what = [f"@trigger(events={list(spec.events)})"] * bool(spec.events)
+    what += [f"@trigger_on_finish(flows={list(spec.flows)})"] * bool(spec.flows)
+    if what:
+        print(f"[ml-provider] note: {' and '.join(what)} take effect only on Airflow (the DAG is scheduled on "
+              "those assets); this local run starts now and current.trigger is None")  # fmt: skip
+
+
 def _run(flow_cls: type, flow_file: str, graph: Any, args: argparse.Namespace) -> None:
     from airflow_ml_provider.dsl.parameters import ParameterError
     from airflow_ml_provider.runtime.local_runner import LocalRunFailed, LocalRunner
@@ -121,6 +133,7 @@ def _run(flow_cls: type, flow_file: str, graph: Any, args: argparse.Namespace) -
         max_num_splits=args.max_num_splits,
     )  # fmt: skip
     cli_options.write_run_id_files(args, flow_cls.__name__, runner.run_id)
+    _note_triggers(flow_cls)
     try:
         runner.run()
     except LocalRunFailed as exc:

@@ -191,6 +191,7 @@ class TaskRunner:
             data_interval_start=ctx.data_interval_start, data_interval_end=ctx.data_interval_end,
             parameter_names=[p.name for p in flow_parameters(self.flow_cls).values()],
             execution_mode=ctx.execution.get("mode", "local"), artifact_root=self.store.backend.describe(),
+            trigger=ctx.trigger,
         )  # fmt: skip
 
     def _start_run_record(self) -> None:
@@ -210,7 +211,7 @@ class TaskRunner:
                 "tags": list(ctx.tags), "driver": "local-runner" if ctx.run_type == "local" else "airflow",
                 "logical_date": ctx.logical_date, "origin_run_id": ctx.origin_run_id,
                 "resume_step": ctx.resume_step,
-                "username": ctx.username, "steps": self.graph.topological_order(),
+                "username": ctx.username, "steps": self.graph.topological_order(), "trigger": ctx.trigger,
             },
         )  # fmt: skip
         if ctx.dag_id:

@@ -146,7 +146,7 @@ class SwitchInBranchFlow(FlowSpec):
     @step
     def join(self, inputs):
         self.seen = sorted(i._step for i in inputs)
-        self.cv = [i.cv for i in inputs if i._step in ("c", "d")][0]
+        self.cv = next(i.cv for i in inputs if i._step in ("c", "d"))
         self.next(self.end)
 
     @step
