@@ -84,6 +84,8 @@ def test_local_run_records_the_decorators_but_starts_now_with_a_note() -> None:
 
     namespace(None)
     assert Flow("SecondFlow").latest_run.trigger is None
+    shown = run_flow_file(FLOWS / "trigger_second_flow.py", "show")
+    assert "triggered on Airflow by @trigger_on_finish(flows=['FirstFlow'])" in shown.stdout
 
 
 def test_dags_test_end_task_emits_the_finish_asset_with_the_run(dags_folder: Path, airflow_home: Path) -> None:

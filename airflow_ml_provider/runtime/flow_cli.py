@@ -82,6 +82,7 @@ def main(flow_cls: type, argv: list[str] | None = None) -> None:
         sys.exit(tag_cli.run_command(flow_cls.__name__, args))
     if args.command == "show":
         print(graph.describe())
+        _note_triggers(flow_cls, shown=True)
     elif args.command == "check":
         print(f"The graph of {flow_cls.__name__} looks good ({len(graph.nodes)} steps).")
         hint = safe_mode_hint(flow_file)
@@ -92,14 +93,16 @@ def main(flow_cls: type, argv: list[str] | None = None) -> None:
     sys.exit(0)
 
 
-def _note_triggers(flow_cls: type) -> None:
+def _note_triggers(flow_cls: type, shown: bool = False) -> None:
     """As Metaflow: @trigger / @trigger_on_finish act only where the flow is deployed (Airflow)."""
     from airflow_ml_provider.dsl.triggers import trigger_spec
 
     spec = trigger_spec(flow_cls)
     what = [f"@trigger(events={list(spec.events)})"] * bool(spec.events)
     what += [f"@trigger_on_finish(flows={list(spec.flows)})"] * bool(spec.flows)
-    if what:
+    if what and shown:
+        print(f"  triggered on Airflow by {' and '.join(what)}")
+    elif what:
         print(f"[ml-provider] note: {' and '.join(what)} take effect only on Airflow (the DAG is scheduled on "
               "those assets); this local run starts now and current.trigger is None")  # fmt: skip
 
