@@ -8,6 +8,7 @@ saw. Plus the graph errors a switch can cause, at check time.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 from pathlib import Path
@@ -86,6 +87,17 @@ def test_metaflow_switch_example_runs_locally_with_only_the_import_swapped() -> 
     assert run["switch_step"].task.switch["step"] == "c"
 
 
+def test_resume_reuses_the_switch_decision_and_reruns_inside_the_chosen_case() -> None:
+    assert run_flow_file(BASIC, "run", "--case", "case2").returncode == 0
+    origin = _latest("SwitchBasicFlow")
+    result = run_flow_file(BASIC, "resume", "b2", "--origin-run-id", origin.id)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "reused" in result.stdout and "path b+b2 x 1" in result.stdout
+    run = _latest("SwitchBasicFlow")
+    assert run.id != origin.id and _ran(run) == {"start", "switch_step", "b", "b2", "end"}
+    assert run["switch_step"].task.switch["step"] == "b"
+
+
 def test_a_condition_value_that_is_no_case_fails_the_step_clearly() -> None:
     result = run_flow_file(BASIC, "run", "--case", "nope")
     assert result.returncode != 0
@@ -160,6 +172,15 @@ def test_dags_test_metaflow_switch_example_skips_the_other_cases(switch_dags: Pa
     }  # fmt: skip
     run = Run(f"SwitchBasicFlow/{run_id}", _namespace_check=False)
     assert run.successful and run.data.path == "b+b2"
+    db = sqlite3.connect(airflow_home / "airflow.db")
+    try:  # the switch task's choice is also an XCom (key "switch") for plain Airflow tasks to read
+        (value,) = db.execute(
+            "SELECT value FROM xcom WHERE dag_id = 'SwitchBasicFlow' AND run_id = ? AND task_id = 'switch_step' "
+            "AND key = 'switch'", (run_id,)
+        ).fetchone()  # fmt: skip
+    finally:
+        db.close()
+    assert json.loads(value) == "b"
     assert _ran(run) == {"start", "switch_step", "b", "b2", "end"}
 
 

@@ -175,6 +175,9 @@ class LocalRunner:
             except BaseException as exc:  # Ctrl-C, SIGTERM or a bug: no step may outlive the run
                 self._stop(pool, exc)
                 raise
+        if failure is None and not self.ran.get("end"):  # a bug, never a silent "finished"
+            failure = LocalRunFailed(f"no task of step 'end' ran (switch decisions: {self.ran})")
+            self.store.end_run(self.run_id, FAILED, str(failure))
         if failure is not None:
             raise LocalRunFailed(f"run {self.run_id} failed: {failure}") from failure
         print(f"[ml-provider] run {self.run_id} finished: {self.flow_cls.__name__}/{self.run_id}")
