@@ -112,7 +112,7 @@ def test_a_condition_value_that_is_no_case_fails_the_step_clearly() -> None:
 
 def test_recursive_switch_is_refused_because_an_airflow_dag_is_acyclic() -> None:
     with pytest.raises(FlowGraphError) as err:
-        build_graph(switch_bad_flows.RecursiveSwitchFlow)
+        build_graph(switch_bad_flows._RecursiveSwitchFlow)
     text = str(err.value)
     assert "switch_bad_flows.py:" in text and "recursive switch" in text
     assert "loop_step -> loop_step" in text and "an Airflow DAG is acyclic" in text
@@ -120,12 +120,12 @@ def test_recursive_switch_is_refused_because_an_airflow_dag_is_acyclic() -> None
 
 def test_a_switch_case_straight_into_a_join_is_refused() -> None:
     with pytest.raises(FlowGraphError, match=r"goes straight to join 'join'\. A conditional path cannot lead"):
-        build_graph(switch_bad_flows.SwitchIntoJoinFlow)
+        build_graph(switch_bad_flows._SwitchIntoJoinFlow)
 
 
 def test_a_switch_condition_must_be_a_literal_name() -> None:
     with pytest.raises(FlowGraphError, match="condition= must be a literal attribute name"):
-        build_graph(switch_bad_flows.SwitchConditionNotLiteralFlow)
+        build_graph(switch_bad_flows._SwitchConditionNotLiteralFlow)
 
 
 # -- airflow dags test ---------------------------------------------------------------------------

@@ -1,9 +1,10 @@
-"""Switch graphs that must be refused at check time (imported by tests/test_switch.py, not a DAG file)."""
+"""Switch graphs that must be refused at check time (imported by tests/test_switch.py). The names start
+with ``_`` so that no DAG is built from them when Airflow parses this folder."""
 
 from airflow_ml_provider import FlowSpec, step
 
 
-class RecursiveSwitchFlow(FlowSpec):
+class _RecursiveSwitchFlow(FlowSpec):
     @step
     def start(self):
         self.count = 0
@@ -24,7 +25,7 @@ class RecursiveSwitchFlow(FlowSpec):
         pass
 
 
-class SwitchIntoJoinFlow(FlowSpec):
+class _SwitchIntoJoinFlow(FlowSpec):
     @step
     def start(self):
         self.next(self.a, self.b)
@@ -51,7 +52,7 @@ class SwitchIntoJoinFlow(FlowSpec):
         pass
 
 
-class SwitchConditionNotLiteralFlow(FlowSpec):
+class _SwitchConditionNotLiteralFlow(FlowSpec):
     @step
     def start(self):
         self.route = "x"
