@@ -46,6 +46,9 @@ def _ran(run: Run) -> set[str]:
         (["ForeachInSwitchFlow", "run"], {"start", "process_items", "do_work", "join_work", "end"},
          "result ['ITEM_1', 'ITEM_2']"),
         (["ForeachInSwitchFlow", "run", "--mode", "skip"], {"start", "skip_processing", "end"}, "result skipped"),
+        (["ForeachInSwitchInForeachFlow", "run"],
+         {"start", "pick", "fan", "part", "fan_join", "plain", "merge", "join", "end"},
+         "outs [[10, 11], [2], [30, 31]]"),
         (["SwitchInBranchFlow", "run", "--condition_value", "case2"], {"start", "a", "b", "d", "join", "end"},
          "seen ['b', 'd'] cv d"),
     ],
@@ -220,3 +223,13 @@ def test_dags_test_switch_inside_a_static_branch(switch_dags: Path, airflow_home
     assert states["c"] == {"success"} and states["d"] == {"skipped"} and states["join"] == {"success"}
     run = Run(f"SwitchInBranchFlow/{run_id}", _namespace_check=False)
     assert run.data.seen == ["b", "c"] and run.data.cv == "c"
+
+
+def test_dags_test_foreach_inside_a_switch_case_inside_a_foreach(switch_dags: Path, airflow_home: Path) -> None:
+    run_id, tis, _ = _airflow_run(airflow_home, "ForeachInSwitchInForeachFlow")
+    assert {m: tis[("fan", m)] for m in range(3)} == {0: "success", 1: "skipped", 2: "success"}
+    assert {m: tis[("plain", m)] for m in range(3)} == {0: "skipped", 1: "success", 2: "skipped"}
+    assert {tis[("part", m)] for m in range(4)} == {"success"} and ("part", 4) not in tis  # 2 items x 2 parts
+    assert {m: tis[("fan_join", m)] for m in range(3)} == {0: "success", 1: "skipped", 2: "success"}
+    run = Run(f"ForeachInSwitchInForeachFlow/{run_id}", _namespace_check=False)
+    assert run.data.outs == [[10, 11], [2], [30, 31]]

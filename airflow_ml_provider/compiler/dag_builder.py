@@ -91,7 +91,9 @@ def _task_kwargs(graph: FlowGraph, step: str, shared: dict[str, Any]) -> dict[st
         kwargs["switch_gates"] = gates
     if graph.merges_switch(step):  # the cases that were not chosen end skipped, not failed
         kwargs["trigger_rule"] = "none_failed_min_one_success"
-    elif gates and graph.foreach_depth(step) > 0:  # siblings of other map indexes may be skipped
+    elif (gates and graph.foreach_depth(step) > 0) or any(
+        graph.switch_gates(p) and graph.foreach_depth(p) > 0 for p in node.in_funcs
+    ):  # a mapped upstream skipped at some map indexes (the cases not chosen there) is no reason to skip
         kwargs["trigger_rule"] = "none_failed"
     return kwargs
 
@@ -120,7 +122,7 @@ def _build_tasks(graph: FlowGraph, flow_cls: type, default_image: str) -> dict[s
         if closes is not None:
             source = sources[closes]
         elif graph[parent].type == "foreach" and graph.foreach_depth(parent) > 0:
-            source = fanout_task(parent)(tasks[parent].output)
+            source = fanout_task(parent, gated=bool(graph.switch_gates(parent)))(tasks[parent].output)
         elif graph[parent].type != "foreach" and graph.switch_gates(parent):
             source = sources[parent]  # a case task returns nothing where it was skipped: map over all ids
         else:
@@ -132,15 +134,25 @@ def _build_tasks(graph: FlowGraph, flow_cls: type, default_image: str) -> dict[s
     return tasks
 
 
-def fanout_task(split: str) -> Any:
-    """Control task flattening the child-id lists of a mapped (nested) split, in foreach order."""
+def fanout_task(split: str, gated: bool = False) -> Any:
+    """Control task flattening the child-id lists of a mapped (nested) split, in foreach order.
+
+    A ``gated`` split is a switch case inside a foreach: it skipped itself at some map indexes, so
+    the fan-out takes the lists of the indexes that ran (and is skipped when none did).
+    """
     from airflow.sdk import task
 
-    @task(task_id=f"{split}__fanout", doc_md=f"Flattens the task ids of nested foreach {split!r}.")
+    rule = "none_failed" if gated else "all_success"
+
+    @task(task_id=f"{split}__fanout", doc_md=f"Flattens the task ids of nested foreach {split!r}.", trigger_rule=rule)
     def fanout(child_lists: Any) -> list[str]:
         from airflow.configuration import conf
 
-        flat = [task_id for children in child_lists for task_id in children]
+        flat = [task_id for children in child_lists if children is not None for task_id in children]
+        if not flat and gated:
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            raise AirflowSkipException(f"no map index of {split!r} was chosen by its switch")
         limit = conf.getint("core", "max_map_length", fallback=1024)
         if len(flat) > limit:
             raise ValueError(

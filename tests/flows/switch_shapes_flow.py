@@ -1,5 +1,5 @@
 """Switch shapes (Airflow DAGs: NestedSwitchFlow, SwitchInForeachFlow, ForeachInSwitchFlow,
-SwitchInBranchFlow), each choosing by a parameter so tests can take every path."""
+SwitchInBranchFlow, ForeachInSwitchInForeachFlow), each choosing by a parameter so tests can take every path."""
 
 from airflow_ml_provider import FlowSpec, Parameter, flow, step
 
@@ -154,9 +154,59 @@ class SwitchInBranchFlow(FlowSpec):
         print("seen", self.seen, "cv", self.cv)
 
 
+@flow(dag_id="ForeachInSwitchInForeachFlow")
+class ForeachInSwitchInForeachFlow(FlowSpec):
+    """A foreach inside a switch case inside a foreach body: odd items fan out again."""
+
+    @step
+    def start(self):
+        self.items = [1, 2, 3]
+        self.next(self.pick, foreach="items")
+
+    @step
+    def pick(self):
+        self.v = self.input
+        self.mode = "fan" if self.v % 2 else "plain"
+        self.next({"fan": self.fan, "plain": self.plain}, condition="mode")
+
+    @step
+    def fan(self):
+        self.parts = [self.v * 10, self.v * 10 + 1]
+        self.next(self.part, foreach="parts")
+
+    @step
+    def part(self):
+        self.p = self.input
+        self.next(self.fan_join)
+
+    @step
+    def fan_join(self, inputs):
+        self.out = [i.p for i in inputs]
+        self.next(self.merge)
+
+    @step
+    def plain(self):
+        self.out = [self.v]
+        self.next(self.merge)
+
+    @step
+    def merge(self):
+        self.next(self.join)
+
+    @step
+    def join(self, inputs):
+        self.outs = [i.out for i in inputs]
+        self.next(self.end)
+
+    @step
+    def end(self):
+        print("outs", self.outs)
+
+
 if __name__ == "__main__":
     import sys
 
-    {c.__name__: c for c in (NestedSwitchFlow, SwitchInForeachFlow, ForeachInSwitchFlow, SwitchInBranchFlow)}[
-        sys.argv.pop(1)
-    ]()
+    flows = (
+        NestedSwitchFlow, SwitchInForeachFlow, ForeachInSwitchFlow, SwitchInBranchFlow, ForeachInSwitchInForeachFlow
+    )  # fmt: skip
+    {c.__name__: c for c in flows}[sys.argv.pop(1)]()
