@@ -36,6 +36,8 @@ from airflow_ml_provider.dsl import (
     schedule,
     step,
     timeout,
+    trigger,
+    trigger_on_finish,
 )
 from airflow_ml_provider.dsl.current import use_client as _use_client
 from airflow_ml_provider.dsl.flow_decorator import use_dag_builder as _use_dag_builder
@@ -116,6 +118,8 @@ __all__ = [
     "schedule",
     "step",
     "timeout",
+    "trigger",
+    "trigger_on_finish",
     "user_step_decorator",
 ]
 

@@ -81,7 +81,8 @@ def test_format_md_names_every_field_of_every_record() -> None:
     text = (Path(records.__file__).parent / "FORMAT.md").read_text()
     missing = []
     for record in (records.RunRecord, records.AttemptRecord, records.ArtifactRecord, records.ForeachRecord,
-                   records.ForeachFrame, records.RunEvent, records.Heartbeat):  # fmt: skip
+                   records.ForeachFrame, records.RunEvent, records.Heartbeat, records.SwitchRecord,
+                   records.TriggerEvent):  # fmt: skip
         for field in typing.get_type_hints(record):
             if f'"{field}"' not in text and f"`{field}`" not in text:
                 missing.append(f"{record.__name__}.{field}")

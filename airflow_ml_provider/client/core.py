@@ -122,6 +122,11 @@ class Task(TaskLogs, TaskLineage):
         return self.metadata.get("liveness")
 
     @property
+    def switch(self) -> dict[str, Any] | None:
+        """A switch task's decision, ``{"condition", "value", "step"}`` (the case that ran), else None."""
+        return self.metadata.get("switch")
+
+    @property
     def attempt(self) -> int:
         return int(self.metadata.get("attempt", 0))
 
@@ -288,6 +293,17 @@ class Run(RunTagging):
     def origin_pathspec(self) -> str | None:
         """For a resumed run: ``Flow/<origin run id>``, else None."""
         return origin_pathspec(self.flow_name, self.metadata)
+
+    @property
+    def trigger(self) -> Any:
+        """What started the run (``@trigger`` / ``@trigger_on_finish`` on Airflow), as Metaflow's
+        ``Run.trigger``: ``.event(s)`` and ``.run(s)``; None when no asset event started it."""
+        records = self.metadata.get("trigger")
+        if not records:
+            return None
+        from airflow_ml_provider.dsl.triggers import Trigger
+
+        return Trigger(records, lambda pathspec: Run(pathspec, _namespace_check=False))
 
     @property
     def parameters(self) -> dict[str, Any]:

@@ -15,12 +15,18 @@ from typing import Any
 from airflow.sdk import DAG, Param
 
 from airflow_ml_provider import config
+from airflow_ml_provider.compiler.assets import finish_asset, trigger_schedule
 from airflow_ml_provider.compiler.operator import FlowStepOperator
 from airflow_ml_provider.compiler.pod_spec import effective_resources, pod_kwargs
-from airflow_ml_provider.compiler.schedules import to_airflow_schedule
 from airflow_ml_provider.dsl.flow_decorator import flow_options
 from airflow_ml_provider.dsl.parameters import IncludeFile, flow_parameters
-from airflow_ml_provider.dsl.project import defaults_context, env_branch, project_dag_id, project_tags
+from airflow_ml_provider.dsl.project import (
+    defaults_context,
+    env_branch,
+    project_dag_id,
+    project_flow_name,
+    project_tags,
+)
 from airflow_ml_provider.graph import FlowGraph, build_graph
 from airflow_ml_provider.runtime.step_guards import backstop_seconds, has_fallback
 
@@ -80,6 +86,15 @@ def _task_kwargs(graph: FlowGraph, step: str, shared: dict[str, Any]) -> dict[st
     if timeout is not None:  # the step raises at the timeout itself; Airflow kills it only if it ignores that
         kwargs["execution_timeout"] = timedelta(seconds=backstop_seconds(timeout.total_seconds))
     kwargs["catch_fallback"] = has_fallback(decorators, node.type)
+    gates = graph.switch_gates(step)
+    if gates:
+        kwargs["switch_gates"] = gates
+    if graph.merges_switch(step):  # the cases that were not chosen end skipped, not failed
+        kwargs["trigger_rule"] = "none_failed_min_one_success"
+    elif (gates and graph.foreach_depth(step) > 0) or any(
+        graph.switch_gates(p) and graph.foreach_depth(p) > 0 for p in node.in_funcs
+    ):  # a mapped upstream skipped at some map indexes (the cases not chosen there) is no reason to skip
+        kwargs["trigger_rule"] = "none_failed"
     return kwargs
 
 
@@ -90,6 +105,8 @@ def _build_tasks(graph: FlowGraph, flow_cls: type, default_image: str) -> dict[s
     list when the split is unmapped, a ``<split>__fanout`` control task that flattens the lists
     returned by a mapped split (nested foreach), or the previous step's output (each body task
     returns its own id). A join closing a nested foreach maps over what its split mapped over.
+    A step after a switch case inside a foreach maps over what that case mapped over (the case
+    skips itself at the map indexes where it was not chosen, so its own output has gaps).
     """
     tasks: dict[str, Any] = {}
     sources: dict[str, Any] = {}  # step -> the XComArg its mapping expands over
@@ -105,7 +122,9 @@ def _build_tasks(graph: FlowGraph, flow_cls: type, default_image: str) -> dict[s
         if closes is not None:
             source = sources[closes]
         elif graph[parent].type == "foreach" and graph.foreach_depth(parent) > 0:
-            source = fanout_task(parent)(tasks[parent].output)
+            source = fanout_task(parent, gated=bool(graph.switch_gates(parent)))(tasks[parent].output)
+        elif graph[parent].type != "foreach" and graph.switch_gates(parent):
+            source = sources[parent]  # a case task returns nothing where it was skipped: map over all ids
         else:
             source = tasks[parent].output
         sources[step] = source
@@ -115,15 +134,25 @@ def _build_tasks(graph: FlowGraph, flow_cls: type, default_image: str) -> dict[s
     return tasks
 
 
-def fanout_task(split: str) -> Any:
-    """Control task flattening the child-id lists of a mapped (nested) split, in foreach order."""
+def fanout_task(split: str, gated: bool = False) -> Any:
+    """Control task flattening the child-id lists of a mapped (nested) split, in foreach order.
+
+    A ``gated`` split is a switch case inside a foreach: it skipped itself at some map indexes, so
+    the fan-out takes the lists of the indexes that ran (and is skipped when none did).
+    """
     from airflow.sdk import task
 
-    @task(task_id=f"{split}__fanout", doc_md=f"Flattens the task ids of nested foreach {split!r}.")
+    rule = "none_failed" if gated else "all_success"
+
+    @task(task_id=f"{split}__fanout", doc_md=f"Flattens the task ids of nested foreach {split!r}.", trigger_rule=rule)
     def fanout(child_lists: Any) -> list[str]:
         from airflow.configuration import conf
 
-        flat = [task_id for children in child_lists for task_id in children]
+        flat = [task_id for children in child_lists if children is not None for task_id in children]
+        if not flat and gated:
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            raise AirflowSkipException(f"no map index of {split!r} was chosen by its switch")
         limit = conf.getint("core", "max_map_length", fallback=1024)
         if len(flat) > limit:
             raise ValueError(
@@ -142,7 +171,7 @@ def compile_flow(flow_cls: type) -> DAG:
     graph = build_graph(flow_cls)
     options = flow_options(flow_cls)
     default_image = options.default_image or config.get_option("default_image")
-    schedule = to_airflow_schedule(options.schedule)
+    schedule = trigger_schedule(flow_cls, options.schedule)
     dag_kwargs: dict[str, Any] = {
         "dag_id": project_dag_id(flow_cls, options.dag_id or flow_cls.__name__),
         "schedule": schedule,
@@ -165,6 +194,7 @@ def compile_flow(flow_cls: type) -> DAG:
     dag = DAG(**dag_kwargs)
     with dag:
         tasks = _build_tasks(graph, flow_cls, default_image)
+        tasks["end"].outlets = [finish_asset(project_flow_name(flow_cls))]  # what @trigger_on_finish waits for
         for step in graph.topological_order():
             for child in graph[step].out_funcs:
                 tasks[step] >> tasks[child]

@@ -19,6 +19,7 @@ from typing import Any
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
 from airflow_ml_provider import config
+from airflow_ml_provider.compiler.assets import triggering_events
 from airflow_ml_provider.compiler.local_process import LocalStepProcess
 from airflow_ml_provider.compiler.pod_spec import describe_pod_failure
 from airflow_ml_provider.datastore import FlowDatastore, encode_run_id, get_backend
@@ -66,6 +67,7 @@ class FlowStepOperator(KubernetesPodOperator):
         foreach_task_id: str | None = None,
         run_tags: list[str] | None = None,
         catch_fallback: bool = False,
+        switch_gates: list[tuple[str, str]] | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("name", f"{flow_class}-{step_name}".lower().replace("_", "-"))
@@ -82,6 +84,8 @@ class FlowStepOperator(KubernetesPodOperator):
         self.foreach_task_id = foreach_task_id
         self.run_tags = list(run_tags or [])
         self.catch_fallback = catch_fallback  # @catch: a last try that dies gets a fallback attempt
+        # (switch, case) pairs: this task runs only where each switch chose its case (else: skipped)
+        self.switch_gates = [tuple(g) for g in switch_gates or []]
         self.do_xcom_push = True  # our return value; the pod's xcom sidecar is never used
 
     # -- what the task runs ----------------------------------------------------------------
@@ -184,6 +188,7 @@ class FlowStepOperator(KubernetesPodOperator):
             origin_run_id=encode_run_id(str(origin)) if origin else None,
             resume_step=run_conf.get("resume_step"),
             max_map_length=conf.getint("core", "max_map_length", fallback=1024),
+            trigger=triggering_events(context),
             execution={
                 "mode": mode,
                 "image": self.image,
@@ -224,7 +229,27 @@ class FlowStepOperator(KubernetesPodOperator):
         return {k: v for k, v in s3_env_for_subprocess(config.get_option("aws_conn_id")).items() if k in public}
 
     # -- execution -------------------------------------------------------------------------
+    def skip_unless_chosen(self, context: Any) -> None:
+        """A switch case's task skips itself when the switch (read from the store) chose another case.
+
+        Why not Airflow's BranchMixIn on the switch task: it skips whole downstream tasks, but inside a
+        foreach each map index of a switch chooses on its own, so each case task decides for itself.
+        """
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from airflow_ml_provider.runtime.switch import gate_open
+
+        task_id = str(self.foreach_task_id) if self.foreach_task_id is not None else ROOT_TASK
+        why_not = gate_open(self.store, encode_run_id(context["run_id"]), self.switch_gates, task_id)
+        if why_not is not None:
+            if self.foreach_task_id is not None:
+                context["ml_foreach_label"] = f"{task_id}: skipped"
+            self.log.info("skipped: %s", why_not)
+            raise AirflowSkipException(why_not)
+
     def execute(self, context: Any) -> Any:
+        if self.switch_gates:
+            self.skip_unless_chosen(context)
         mode = config.execution_mode()
         inv = self.prepare(context, mode)
         try:
@@ -237,10 +262,21 @@ class FlowStepOperator(KubernetesPodOperator):
                 if not self._falls_back(inv, exc):
                     raise
                 inv = self.run_fallback(context, inv, exc)
-            return self.control_value(inv, context)
+            value = self.control_value(inv, context)
+            if self.outlets:
+                self.describe_finish(inv, context)
+            return value
         finally:
             if self.foreach_task_id is not None:
                 self.set_map_label(inv, context)
+
+    def describe_finish(self, inv: StepInvocation, context: Any) -> None:
+        """The end task's finish asset event carries the run (``current.trigger.run`` downstream)."""
+        for asset in self.outlets:
+            context["outlet_events"][asset].extra = {
+                "flow_name": self.flow_class, "run_id": inv.run_id, "pathspec": f"{self.flow_class}/{inv.run_id}",
+                "dag_id": self.dag_id, "airflow_run_id": context["run_id"],
+            }  # fmt: skip
 
     def set_map_label(self, inv: StepInvocation, context: Any) -> None:
         """``map_index_template`` label "<task id>: <item>", also for failed tasks (found in the grid)."""
@@ -357,4 +393,6 @@ class FlowStepOperator(KubernetesPodOperator):
             raise StepProcessFailed(f"step {self.step_name!r} recorded no successful attempt {inv.attempt}")
         if meta.get("foreach"):
             return meta["foreach"]["task_ids"]
+        if meta.get("switch"):  # the chosen case, for anyone who reads XCom (the case tasks read the store)
+            context["ti"].xcom_push(key="switch", value=meta["switch"]["step"])
         return inv.task_id if self.foreach_task_id is not None else None

@@ -105,6 +105,26 @@ class ForeachFrame(TypedDict, total=False):
     value: str | None
 
 
+class SwitchRecord(TypedDict):
+    """What a switch step chose (``self.next({...}, condition=...)``, runtime/switch.py)."""
+
+    condition: str
+    value: Any  # the condition's value (its repr when not JSON)
+    step: str  # the case that ran
+
+
+class TriggerEvent(TypedDict, total=False):
+    """One Airflow asset event that started the run (dsl/triggers.py)."""
+
+    type: Literal["run", "event"]  # run: a flow's finish asset
+    name: str  # the event's asset name, or the finished flow's name
+    id: str
+    timestamp: str | None
+    payload: dict[str, Any]  # the asset event's extra
+    run: str | None  # the finished run's pathspec (type run)
+    asset_uri: str
+
+
 class RunRecord(TypedDict, total=False):
     format_version: int
     flow_name: str
@@ -123,6 +143,7 @@ class RunRecord(TypedDict, total=False):
     origin_run_id: str | None
     resume_step: str | None
     steps: list[str]
+    trigger: list[TriggerEvent] | None  # asset events that started the run (Airflow)
     driver: Literal["local-runner", "airflow"]  # who heartbeats the run (local runner only)
     # format 1 only (rewritten in place; format 2 derives them from events):
     status: str
@@ -144,6 +165,7 @@ class AttemptRecord(TypedDict, total=False):
     parents: list[str]
     foreach_stack: list[ForeachFrame]
     foreach: ForeachRecord
+    switch: SwitchRecord
     artifacts: dict[str, ArtifactRecord]
     new_artifacts: list[str]
     execution: dict[str, Any]

@@ -6,6 +6,7 @@ from airflow_ml_provider.dsl.flow_decorator import FlowOptions, flow, schedule
 from airflow_ml_provider.dsl.flowspec import FlowSpec, Inputs, MergeArtifactsError
 from airflow_ml_provider.dsl.parameters import IncludeFile, JSONType, Parameter
 from airflow_ml_provider.dsl.project import project
+from airflow_ml_provider.dsl.triggers import trigger, trigger_on_finish
 
 __all__ = [
     "FlowOptions",
@@ -27,4 +28,6 @@ __all__ = [
     "schedule",
     "step",
     "timeout",
+    "trigger",
+    "trigger_on_finish",
 ]

@@ -106,12 +106,23 @@ class Current:
         return _client_objects("task", self.pathspec or "", int(self._info.get("retry_count") or 0))
 
     @property
+    def trigger(self) -> Any:
+        """What started this run on Airflow (``@trigger`` / ``@trigger_on_finish``): a ``Trigger``
+        with ``.event(s)`` and ``.run(s)``; None for a run nobody's event started (manual, local)."""
+        records = self._info.get("trigger")
+        if not records:
+            return None
+        from airflow_ml_provider.dsl.triggers import Trigger
+
+        return Trigger(records, lambda pathspec: _client_objects("run", pathspec, 0) if _client_objects else None)
+
+    @property
     def logical_date(self) -> datetime | None:
         value = self._info.get("logical_date")
         return datetime.fromisoformat(value) if isinstance(value, str) else value
 
     def __dir__(self) -> list[str]:
-        names = set(FIELDS) | {"is_running_flow", "pathspec", "logical_date", "run", "task"}
+        names = set(FIELDS) | {"is_running_flow", "pathspec", "logical_date", "run", "task", "trigger"}
         if self._project() is not None:
             names.update(PROJECT_FIELDS)
         return sorted(names)

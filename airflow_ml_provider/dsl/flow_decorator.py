@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 T = TypeVar("T", bound=type)
 
-FLOW_DECORATORS = ("flow", "schedule", "project")
+FLOW_DECORATORS = ("flow", "schedule", "project", "trigger", "trigger_on_finish")
 
 
 @dataclass(frozen=True)

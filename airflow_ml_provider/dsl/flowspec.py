@@ -230,19 +230,56 @@ class FlowSpec:
         return type(self).__name__
 
     # -- transitions -----------------------------------------------------------------------
-    def next(self, *targets: Any, foreach: str | None = None) -> None:
-        """Name the step(s) to run after this one; ``foreach="attr"`` fans out over ``self.attr``."""
+    def next(self, *targets: Any, foreach: str | None = None, condition: str | None = None) -> None:
+        """Name the step(s) to run after this one; ``foreach="attr"`` fans out over ``self.attr``;
+        ``self.next({"a": self.x, "b": self.y}, condition="attr")`` runs the one case that
+        ``self.attr`` names (Metaflow's switch; a value that is not a key fails the step)."""
+        if condition is not None or (len(targets) == 1 and isinstance(targets[0], dict)):
+            self._ml_switch(targets, foreach, condition)
+            return
         if not targets:
             raise InvalidNextError("self.next() needs at least one step")
-        names = []
-        for target in targets:
-            func = getattr(target, "__func__", target)
-            if not getattr(func, "_ml_step", False):
-                raise InvalidNextError(f"self.next({target!r}): argument is not a @step of this flow")
-            names.append(func.__name__)
+        names = [self._ml_step_name(target) for target in targets]
         if foreach is not None and (not isinstance(foreach, str) or len(names) != 1):
             raise InvalidNextError("self.next(self.step, foreach='attribute_name') takes one step")
         object.__setattr__(self, "_ml_transition", (names, foreach))
+
+    @staticmethod
+    def _ml_step_name(target: Any) -> str:
+        func = getattr(target, "__func__", target)
+        if not getattr(func, "_ml_step", False):
+            raise InvalidNextError(f"self.next({target!r}): argument is not a @step of this flow")
+        return func.__name__
+
+    def _ml_switch(self, targets: tuple[Any, ...], foreach: str | None, condition: str | None) -> None:
+        step = current.step_name or "?"
+        if len(targets) != 1 or not isinstance(targets[0], dict) or not targets[0]:
+            raise InvalidNextError(
+                f"Step *{step}* has an invalid self.next() transition. When using 'condition', the transition "
+                "must be to a single, non-empty dictionary mapping condition values to step methods."
+            )
+        if condition is None:
+            raise InvalidNextError(f"Step *{step}*: a dictionary in self.next() requires the 'condition' parameter.")
+        if not isinstance(condition, str) or foreach is not None:
+            raise InvalidNextError(
+                f"Step *{step}*: condition= must be an attribute name (a string) and cannot be combined with foreach."
+            )
+        try:
+            value = getattr(self, condition)
+        except AttributeError:
+            raise InvalidNextError(
+                f"Condition variable *self.{condition}* in step *{step}* does not exist. "
+                f"Make sure you set self.{condition} in this step."
+            ) from None
+        cases = targets[0]
+        if value not in cases:
+            raise RuntimeError(
+                f"Switch condition variable '{condition}' has value {value!r} which is not in the available "
+                f"cases: {list(cases)}"
+            )
+        chosen = self._ml_step_name(cases[value])
+        object.__setattr__(self, "_ml_transition", ([chosen], None))
+        object.__setattr__(self, "_ml_switch_choice", {"condition": condition, "value": value, "step": chosen})
 
     # -- foreach ---------------------------------------------------------------------------
     @property

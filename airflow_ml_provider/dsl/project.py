@@ -122,6 +122,13 @@ def project_tags(flow_cls: type, branch: str | None = None, production: bool = F
     return [f"project:{spec.name}", f"project_branch:{resolve_branch(spec, branch, production)}"]
 
 
+def project_flow_name(flow_cls: type, flow_name: str | None = None) -> str:
+    """``<project>.<branch>.<flow>`` under ``@project`` (branch as at parse time), else the flow name."""
+    name = flow_name or flow_cls.__name__
+    spec = project_spec(flow_cls)
+    return name if spec is None else f"{spec.name}.{resolve_branch(spec, *env_branch(flow_cls))}.{name}"
+
+
 def project_dag_id(flow_cls: type, dag_id: str) -> str:
     """``<project>.<branch>.<dag_id>`` for a ``@project`` flow (branch from the environment), else ``dag_id``.
 

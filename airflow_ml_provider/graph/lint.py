@@ -9,7 +9,7 @@ from __future__ import annotations
 from airflow_ml_provider.datastore.ids import InvalidIdError, check_id
 from airflow_ml_provider.dsl.flowspec import RESERVED_NAMES
 from airflow_ml_provider.dsl.parameters import flow_parameters
-from airflow_ml_provider.graph.model import FlowGraph, FlowGraphError
+from airflow_ml_provider.graph.model import FlowGraph, FlowGraphError, StepNode
 from airflow_ml_provider.graph.parser import parse_flow
 
 
@@ -52,10 +52,30 @@ def _check_transitions(graph: FlowGraph, problems: list[str]) -> None:
                     "there is no step to run once per item. Add a step between them, e.g. "
                     "`self.next(self.process, foreach=...)` with process going to the join."
                 )
+        if node.switch_cases is not None:
+            _check_switch(graph, node, problems)
         if node.name == "start" and node.is_join:
             problems.append(f"{node.where()}: start cannot be a join: define it as `def start(self)`.")
     for node in graph:
         node.in_funcs = [p.name for p in graph if node.name in p.out_funcs]
+
+
+def _check_switch(graph: FlowGraph, node: StepNode, problems: list[str]) -> None:
+    """Metaflow's switch rules: two or more cases, a condition, no case straight into a join."""
+    where = node.where(node.next_lineno)
+    if len(node.out_funcs) < 2:
+        problems.append(
+            f"{where}: step {node.name!r} is a switch with {len(node.out_funcs)} distinct step(s); a switch "
+            "needs at least 2. Use self.next(self.<step>) for a single path."
+        )
+    if node.condition is None:
+        return
+    for target in node.out_funcs:
+        if target in graph.nodes and graph.nodes[target].is_join and target != node.name:
+            problems.append(
+                f"{where}: switch {node.name!r} goes straight to join {target!r}. A conditional path cannot "
+                "lead directly to a join: put an unconditional step on that path before the join."
+            )
 
 
 def _check_reachable_and_acyclic(graph: FlowGraph, problems: list[str]) -> bool:
@@ -83,6 +103,15 @@ def _check_reachable_and_acyclic(graph: FlowGraph, problems: list[str]) -> bool:
             if color.get(child) == 1:
                 cycle = [*path[path.index(child) :], child] if child in path else [name, child]
                 node = graph.nodes[name]
+                switches = [s for s in cycle if graph.nodes[s].type == "split-switch"]
+                if switches:
+                    problems.append(
+                        f"{node.where(node.next_lineno)}: recursive switch: switch {switches[0]!r} loops back "
+                        f"({' -> '.join(cycle)}). Metaflow can run such a loop, but an Airflow DAG is acyclic, "
+                        "so a step cannot run again within one run. Loop inside the step, fan out with a "
+                        "foreach, or let the flow trigger its next run (@trigger_on_finish)."
+                    )
+                    return False
                 problems.append(
                     f"{node.where(node.next_lineno)}: the flow has a cycle {' -> '.join(cycle)}. Flows are "
                     "acyclic: use a foreach over the items instead of looping back."
@@ -94,6 +123,23 @@ def _check_reachable_and_acyclic(graph: FlowGraph, problems: list[str]) -> bool:
         return True
 
     return visit("start", ["start"]) and seen == set(graph.nodes)
+
+
+def _assign_switches(graph: FlowGraph) -> None:
+    """Give each step the ``(switch, case)`` pairs it lies inside: a case step adds its pair, a step
+    where cases meet keeps only what all its parents share (the switch is over there)."""
+    for name in graph.topological_order():
+        node = graph.nodes[name]
+        stacks = [
+            [*graph.nodes[p].switch_stack, *([(p, name)] if graph.nodes[p].type == "split-switch" else [])]
+            for p in node.in_funcs
+        ]
+        common: list[tuple[str, str]] = []
+        for pairs in zip(*stacks, strict=False):
+            if any(pair != pairs[0] for pair in pairs):
+                break
+            common.append(pairs[0])
+        node.switch_stack = common
 
 
 def _assign_splits(graph: FlowGraph, problems: list[str]) -> None:
@@ -130,7 +176,7 @@ def _assign_splits(graph: FlowGraph, problems: list[str]) -> None:
                 split.matching_join = name
                 stacks[name] = parent_stack[:-1]
             else:
-                if len(parent_stacks) > 1 or len(node.in_funcs) > 1:
+                if len(parent_stacks) > 1 or (len(node.in_funcs) > 1 and not graph.merges_switch(name)):
                     problems.append(
                         f"{node.where()}: step {name!r} has {len(node.in_funcs)} parents "
                         f"({', '.join(node.in_funcs)}), so it is a join: define it as "
@@ -213,6 +259,7 @@ def build_graph(flow_cls: type) -> FlowGraph:
     if _check_start_end(graph, problems):
         _check_transitions(graph, problems)
         if not problems and _check_reachable_and_acyclic(graph, problems):
+            _assign_switches(graph)
             _assign_splits(graph, problems)
     _check_parameters(flow_cls, graph, assigned, problems)
     if problems:

@@ -36,15 +36,22 @@ class StepNode:
     doc: str | None = None
     has_next: bool = False
     decorators: dict[str, Any] = field(default_factory=dict)
+    switch_cases: dict[Any, str] | None = None
+    condition: str | None = None
     in_funcs: list[str] = field(default_factory=list)
     split_parents: list[str] = field(default_factory=list)
     matching_join: str | None = None
+    # (switch step, case step) pairs this step lies inside, outermost first (see lint._assign_switches)
+    switch_stack: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def type(self) -> str:
-        """``start``, ``end``, ``linear``, ``split`` (static), ``foreach`` or ``join`` (as Metaflow)."""
+        """``start``, ``end``, ``linear``, ``split`` (static), ``foreach``, ``split-switch`` or ``join``
+        (as Metaflow). A switch is not a split: exactly one case runs, so nothing is joined after it."""
         if self.is_join:
             return "join"
+        if self.switch_cases is not None:
+            return "split-switch"
         if self.foreach_var is not None:
             return "foreach"
         if len(self.out_funcs) > 1:
@@ -101,6 +108,20 @@ class FlowGraph:
         split = parent.split_parents[-1] if parent.split_parents else None
         return split if split and self.nodes[split].type == "foreach" else None
 
+    def merges_switch(self, name: str) -> bool:
+        """Whether step ``name`` is where switch cases meet (some parents may not have run)."""
+        node = self.nodes[name]
+        depth = len(node.switch_stack)
+        return any(
+            self.nodes[p].type == "split-switch" or len(self.nodes[p].switch_stack) > depth for p in node.in_funcs
+        )
+
+    def switch_gates(self, name: str) -> list[tuple[str, str]]:
+        """Enclosing ``(switch, case step)`` pairs whose switch runs at this step's foreach depth:
+        a task of this step runs only if, for its task id, each of those switches chose that case."""
+        depth = self.foreach_depth(name)
+        return [(sw, case) for sw, case in self.nodes[name].switch_stack if self.foreach_depth(sw) == depth]
+
     def topological_order(self) -> list[str]:
         order: list[str] = []
         indegree = {n: len(node.in_funcs) for n, node in self.nodes.items()}
@@ -121,6 +142,9 @@ class FlowGraph:
             node = self.nodes[name]
             arrow = ", ".join(node.out_funcs) or "(end of flow)"
             extra = f" foreach over self.{node.foreach_var}" if node.foreach_var else ""
+            if node.switch_cases is not None:
+                cases = ", ".join(f"{k!r}: {v}" for k, v in node.switch_cases.items())
+                extra = f" switch on self.{node.condition} {{{cases}}}"
             deco = "".join(f" @{d}" for d in node.decorators)
             lines.append(f"  {name} [{node.type}]{deco} -> {arrow}{extra}")
             if node.doc:

@@ -82,6 +82,8 @@ class ParsedStep:
         self.problems: list[str] = []
         self.out_funcs: list[str] = []
         self.foreach_var: str | None = None
+        self.switch_cases: dict[Any, str] | None = None
+        self.condition: str | None = None
         self.next_lineno: int | None = None
         self.has_next = False
         self.assigned: dict[str, int] = {}
@@ -116,6 +118,9 @@ class ParsedStep:
             return
         self.has_next = True
         self.next_lineno = last_call.lineno
+        if last_call.args and isinstance(last_call.args[0], ast.Dict):
+            self._parse_switch(last_call)
+            return
         for arg in last_call.args:
             name = _is_self_attr(arg)
             if name is None:
@@ -138,8 +143,42 @@ class ParsedStep:
             else:
                 self.problems.append(
                     f"{self.path}:{last_call.lineno}: step {f.name!r}: self.next() has no option "
-                    f"{kw.arg!r}; the only option is foreach='attribute'."
+                    f"{kw.arg!r}; the options are foreach='attribute' and, with a dict of cases, "
+                    "condition='attribute'."
                 )
+
+    def _parse_switch(self, call: ast.Call) -> None:
+        """``self.next({"a": self.x, "b": self.y}, condition="var")``: Metaflow's switch (2.17+)."""
+        where = f"{self.path}:{call.lineno}: step {self.func.name!r}"
+        cases: dict[Any, str] = {}
+        arg = call.args[0]
+        assert isinstance(arg, ast.Dict)
+        for key, value in zip(arg.keys, arg.values, strict=True):
+            target = _is_self_attr(value) if value is not None else None
+            if not isinstance(key, ast.Constant) or target is None:
+                self.problems.append(
+                    f"{where}: a switch maps literal keys (strings or numbers) to steps written as "
+                    f"self.<step>, not {ast.unparse(key) if key is not None else '**'}: "
+                    f"{ast.unparse(value)}."
+                )
+                continue
+            cases[key.value] = target
+        kws = {kw.arg: kw.value for kw in call.keywords}
+        cond = kws.pop("condition", None)
+        if len(call.args) != 1 or kws or cond is None:
+            self.problems.append(
+                f"{where}: a switch is self.next({{'key': self.step, ...}}, condition='attribute') with "
+                "one dict and no other option (no foreach)."
+            )
+        if cond is not None and not (isinstance(cond, ast.Constant) and isinstance(cond.value, str)):
+            self.problems.append(
+                f"{where}: condition= must be a literal attribute name such as condition='route', "
+                f"not {ast.unparse(cond)}."
+            )
+        elif cond is not None:
+            self.condition = cond.value
+        self.switch_cases = cases
+        self.out_funcs = list(dict.fromkeys(cases.values()))
 
 
 def step_functions(flow_cls: type) -> dict[str, tuple[type, Any]]:
@@ -182,6 +221,8 @@ def parse_flow(flow_cls: type) -> tuple[FlowGraph, list[str], dict[str, dict[str
             next_lineno=parsed.next_lineno,
             out_funcs=parsed.out_funcs,
             foreach_var=parsed.foreach_var,
+            switch_cases=parsed.switch_cases,
+            condition=parsed.condition,
             is_join=n_args == 2,
             doc=inspect.getdoc(func),
             has_next=parsed.has_next,

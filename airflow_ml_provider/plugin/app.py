@@ -85,6 +85,15 @@ def visible_flows(user: Any, tag: str | None) -> tuple[list[tuple[str, str, list
     return flows, sorted(tags)
 
 
+def skipped_steps(meta: dict[str, Any], steps: list[tuple[str, int, list[TaskSummary]]]) -> list[str]:
+    """Steps of a successful run that have no task: a switch chose another case (Airflow shows
+    them ``skipped``). Of a failed or running run nothing is claimed: those may just not have run."""
+    if meta.get("status") != "success":
+        return []
+    ran = {s for s, _, _ in steps}
+    return [s for s in meta.get("steps") or [] if s not in ran]
+
+
 def run_steps(store: StoreReader, flow: str, run_id: str) -> list[tuple[str, int, list[TaskSummary]]]:
     """Each step with its task count and first page of tasks, in the order the steps started."""
     out = []
@@ -146,8 +155,8 @@ def create_app() -> FastAPI:
         steps = run_steps(store, flow, rid)
         urls = _urls(request)
         cards = [c for s, _n, ts in steps for c in card_routes.cards_of_tasks(store, flow, rid, s, ts)]
-        body = pages.run_page(meta, steps, others, urls, card_pages.run_cards_section(meta, cards, urls))
-        return _html(body)
+        cards_html = card_pages.run_cards_section(meta, cards, urls)
+        return _html(pages.run_page(meta, steps, others, urls, cards_html, skipped_steps(meta, steps)))
 
     @app.get("/dags/{dag_id}/runs/{run_id}/steps/{step}", response_class=HTMLResponse, dependencies=[READ_RUN])
     def step(
@@ -285,11 +294,9 @@ def create_app() -> FastAPI:
     def api_run(dag_id: str, run_id: str) -> dict[str, Any]:
         store = reader()
         flow, rid, meta = store.run(dag_id, run_id)
-        steps = [
-            {"step": s, "total_tasks": n, "tasks": [t.as_json() for t in ts]}
-            for s, n, ts in run_steps(store, flow, rid)
-        ]
-        return {"run": meta, "steps": steps}
+        ran = run_steps(store, flow, rid)
+        steps = [{"step": s, "total_tasks": n, "tasks": [t.as_json() for t in ts]} for s, n, ts in ran]
+        return {"run": meta, "steps": steps, "skipped_steps": skipped_steps(meta, ran)}
 
     @app.get("/api/dags/{dag_id}/runs/{run_id}/steps/{step}", dependencies=[READ_RUN])
     def api_step(dag_id: str, run_id: str, step: str, offset: int = 0, limit: int = PAGE_SIZE) -> dict[str, Any]:

@@ -195,9 +195,10 @@ def run_page(
     others: list[dict[str, Any]],
     urls: Urls,
     cards: str = "",
+    skipped: list[str] | None = None,
 ) -> str:
     """The DAG-run tab: run facts, links to the run's cards, then each step (one task inline, many
-    tasks as a paged table)."""
+    tasks as a paged table), then the steps a switch skipped."""
     metrics = f"<p><a href='{esc(urls.metrics(meta['dag_id']))}'>metrics across runs</a></p>"
     parts = [_crumbs(meta, urls), _run_header(meta, urls), _compare_form(meta, others, urls), metrics, cards]
     for step, total, tasks in steps:
@@ -229,6 +230,11 @@ def run_page(
             )
         else:
             parts.append(head + "<p class=muted>No tasks yet.</p></details>")
+    for step in skipped or []:
+        parts.append(
+            f"<details class=step><summary>{esc(step)} {badge('skipped')} <span class=muted>· a switch "
+            "chose another case</span></summary></details>"
+        )
     return page(f"{meta['flow_name']} {meta['run_id']}", "".join(parts))
 
 
@@ -244,10 +250,19 @@ def task_facts(meta: dict[str, Any], step: str, t: TaskSummary, urls: Urls) -> s
             ("Status", badge(t.status)),
             ("Attempt", f"{esc(att.get('attempt'))} <span class=muted>({len(t.attempts)} total)</span>"),
             ("Input", _input(att)),
+            ("Switch", _switch(att.get("switch"))),
             ("Duration", esc(human_duration(att.get("duration_s")))),
             ("Ran on", _where(att.get("execution"))),
         ]
     )
+
+
+def _switch(choice: dict[str, Any] | None) -> str:
+    """A switch task's decision: ``self.<condition> = <value> → <case step>``."""
+    if not choice:
+        return ""
+    condition, value, case = choice.get("condition"), repr(choice.get("value")), choice.get("step")
+    return f"<span class=mono>self.{esc(condition)} = {esc(value)} → {esc(case)}</span>"
 
 
 def step_page(

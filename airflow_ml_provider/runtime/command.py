@@ -102,6 +102,7 @@ class RunContext:
     resume_step: str | None = None
     max_map_length: int | None = None
     execution: dict[str, Any] = field(default_factory=dict)
+    trigger: list[dict[str, Any]] | None = None  # asset events that started the run (dsl/triggers.py)
 
     def to_env(self) -> str:
         return json.dumps(asdict(self), default=str)

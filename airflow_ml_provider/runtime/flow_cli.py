@@ -85,6 +85,7 @@ def main(flow_cls: type, argv: list[str] | None = None) -> None:
         sys.exit(card_cli.run_command(flow_cls.__name__, args))
     if args.command == "show":
         print(graph.describe())
+        _note_triggers(flow_cls, shown=True)
     elif args.command == "check":
         print(f"The graph of {flow_cls.__name__} looks good ({len(graph.nodes)} steps).")
         hint = safe_mode_hint(flow_file)
@@ -93,6 +94,20 @@ def main(flow_cls: type, argv: list[str] | None = None) -> None:
     elif args.command in ("run", "resume"):
         _run(flow_cls, flow_file, graph, args)
     sys.exit(0)
+
+
+def _note_triggers(flow_cls: type, shown: bool = False) -> None:
+    """As Metaflow: @trigger / @trigger_on_finish act only where the flow is deployed (Airflow)."""
+    from airflow_ml_provider.dsl.triggers import trigger_spec
+
+    spec = trigger_spec(flow_cls)
+    what = [f"@trigger(events={list(spec.events)})"] * bool(spec.events)
+    what += [f"@trigger_on_finish(flows={list(spec.flows)})"] * bool(spec.flows)
+    if what and shown:
+        print(f"  triggered on Airflow by {' and '.join(what)}")
+    elif what:
+        print(f"[ml-provider] note: {' and '.join(what)} take effect only on Airflow (the DAG is scheduled on "
+              "those assets); this local run starts now and current.trigger is None")  # fmt: skip
 
 
 def _run(flow_cls: type, flow_file: str, graph: Any, args: argparse.Namespace) -> None:
@@ -124,6 +139,7 @@ def _run(flow_cls: type, flow_file: str, graph: Any, args: argparse.Namespace) -
         max_num_splits=args.max_num_splits,
     )  # fmt: skip
     cli_options.write_run_id_files(args, flow_cls.__name__, runner.run_id)
+    _note_triggers(flow_cls)
     try:
         runner.run()
     except LocalRunFailed as exc:

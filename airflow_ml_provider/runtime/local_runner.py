@@ -30,6 +30,7 @@ from airflow_ml_provider.graph import FlowGraph
 from airflow_ml_provider.runtime.command import ENV_CONTEXT, STEP_ENV_DEFAULTS, RunContext, StepInvocation, exit_reason
 from airflow_ml_provider.runtime.heartbeat import Heartbeat
 from airflow_ml_provider.runtime.step_guards import FALLBACK_ATTEMPTS, backstop_seconds, has_fallback
+from airflow_ml_provider.runtime.switch import chosen_case
 from airflow_ml_provider.runtime.task_runner import record_interrupted
 from airflow_ml_provider.runtime.topology import ROOT_TASK
 from airflow_ml_provider.runtime.warm_start import start_step, terminate
@@ -77,22 +78,29 @@ class LocalRunner:
         self.warm = config.local_warm_start()
         self.live: dict[Any, StepInvocation] = {}  # step processes running now
         self.stop_reason: str | None = None  # set when the run is being interrupted
+        self.ran: dict[str, list[str]] = {}  # step -> task ids that ran (none: skipped by a switch)
 
     def _task_ids(self, step: str) -> list[str]:
+        """The tasks of ``step`` that run: every foreach split, and of a switch only the chosen case
+        (a step whose list is empty is skipped, as Airflow skips the cases a switch did not choose)."""
         node = self.graph[step]
         if step == "start":
             return [ROOT_TASK]
         split = self.graph.closes_foreach(step)
         if split:
-            return self._task_ids(split)
-        parent = node.in_funcs[0]
-        if self.graph[parent].type == "foreach":
-            ids: list[str] = []
-            for split_task in self._task_ids(parent):
-                meta = self.store.latest_attempt(self.run_id, parent, split_task)
-                ids.extend(meta["foreach"]["task_ids"] if meta else [])
-            return ids
-        return self._task_ids(parent)
+            return list(self.ran.get(split, []))
+        ids: list[str] = []
+        for parent in node.in_funcs:
+            ran = self.ran.get(parent, [])
+            if self.graph[parent].type == "foreach":
+                for split_task in ran:
+                    meta = self.store.latest_attempt(self.run_id, parent, split_task)
+                    ids.extend(meta["foreach"]["task_ids"] if meta else [])
+            elif self.graph[parent].type == "split-switch":
+                ids.extend(t for t in ran if chosen_case(self.store, self.run_id, parent, t) == step)
+            else:
+                ids.extend(ran)
+        return list(dict.fromkeys(ids))
 
     @staticmethod
     def _say(line: str) -> None:
@@ -167,6 +175,9 @@ class LocalRunner:
             except BaseException as exc:  # Ctrl-C, SIGTERM or a bug: no step may outlive the run
                 self._stop(pool, exc)
                 raise
+        if failure is None and not self.ran.get("end"):  # a bug, never a silent "finished"
+            failure = LocalRunFailed(f"no task of step 'end' ran (switch decisions: {self.ran})")
+            self.store.end_run(self.run_id, FAILED, str(failure))
         if failure is not None:
             raise LocalRunFailed(f"run {self.run_id} failed: {failure}") from failure
         print(f"[ml-provider] run {self.run_id} finished: {self.flow_cls.__name__}/{self.run_id}")
@@ -198,8 +209,12 @@ class LocalRunner:
             if failure is None:
                 for step in [s for s in pending if all(p in done for p in self.graph[s].in_funcs)]:
                     pending.remove(step)
-                    running[step] = [pool.submit(self._run_task, step, t) for t in self._task_ids(step)]
-            wait([f for fs in running.values() for f in fs], return_when=FIRST_COMPLETED)
+                    self.ran[step] = self._task_ids(step)
+                    if not self.ran[step]:
+                        self._say(f"[ml-provider] {step}: skipped (a switch chose another case)")
+                    running[step] = [pool.submit(self._run_task, step, t) for t in self.ran[step]]
+            if any(fs for fs in running.values()):
+                wait([f for fs in running.values() for f in fs], return_when=FIRST_COMPLETED)
             for step, futures in list(running.items()):
                 if all(f.done() for f in futures):
                     del running[step]

@@ -107,9 +107,9 @@ def _blob_problem(store: FlowDatastore, origin: dict[str, Any], parents: list[di
 
 
 def cloned_meta(base: dict[str, Any], origin: dict[str, Any]) -> dict[str, Any]:
-    """Attempt metadata for a reused task: the origin's artifacts and foreach info, by reference."""
+    """Attempt metadata for a reused task: the origin's artifacts, foreach info and switch decision, by reference."""
     meta = {**base, "status": SUCCESS, "artifacts": origin.get("artifacts", {}), "new_artifacts": []}
-    for key in ("foreach", "foreach_stack"):
+    for key in ("foreach", "foreach_stack", "switch"):  # a reused switch keeps its decision
         if key in origin:
             meta[key] = origin[key]
     meta["cloned_from"] = f"{origin['run_id']}/{origin['step']}/{origin['task_id']}/{origin['attempt']}"

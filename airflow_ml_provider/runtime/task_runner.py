@@ -34,6 +34,7 @@ from airflow_ml_provider.runtime.loader import file_hash, load_flow_class
 from airflow_ml_provider.runtime.logcapture import attempt_logs
 from airflow_ml_provider.runtime.resume import check_origin, cloned_meta, reusable_attempt
 from airflow_ml_provider.runtime.step_guards import has_fallback, is_fallback, step_timeout
+from airflow_ml_provider.runtime.switch import switch_parents, switch_record
 from airflow_ml_provider.runtime.topology import child_task_id, parent_tasks
 
 _INPUT_RECORD = ("key", "serializer", "checksum")  # what a foreach frame keeps of its list's record
@@ -102,7 +103,10 @@ class TaskRunner:
         split = self.graph.closes_foreach(self.inv.step)
         if split:
             split_ids = self._attempt_of(split, self.inv.task_id)["foreach"]["task_ids"]
-        return [self._attempt_of(s, t) for s, t in parent_tasks(self.graph, self.inv.step, self.inv.task_id, split_ids)]
+        pairs = parent_tasks(self.graph, self.inv.step, self.inv.task_id, split_ids)
+        if not self.graph.merges_switch(self.inv.step):
+            return [self._attempt_of(s, t) for s, t in pairs]
+        return switch_parents(self.store, self.graph, self.inv.run_id, self.inv.step, pairs)
 
     def _foreach_stack(self, parents: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if not parents:
@@ -189,7 +193,7 @@ class TaskRunner:
             data_interval_start=ctx.data_interval_start, data_interval_end=ctx.data_interval_end,
             parameter_names=[p.name for p in flow_parameters(self.flow_cls).values()],
             execution_mode=ctx.execution.get("mode", "local"), artifact_root=self.store.backend.describe(),
-            card=self.cards.collector,
+            card=self.cards.collector, trigger=ctx.trigger,
         )  # fmt: skip
 
     def _start_run_record(self) -> None:
@@ -209,7 +213,7 @@ class TaskRunner:
                 "tags": list(ctx.tags), "driver": "local-runner" if ctx.run_type == "local" else "airflow",
                 "logical_date": ctx.logical_date, "origin_run_id": ctx.origin_run_id,
                 "resume_step": ctx.resume_step,
-                "username": ctx.username, "steps": self.graph.topological_order(),
+                "username": ctx.username, "steps": self.graph.topological_order(), "trigger": ctx.trigger,
             },
         )  # fmt: skip
         if ctx.dag_id:
@@ -263,7 +267,9 @@ class TaskRunner:
             transition = self._check_transition(flow)
             records, new = self._persist(flow)
             meta = {**base, "status": SUCCESS, "artifacts": records, "new_artifacts": new}
-            if transition is not None:
+            if transition is not None and self.node.type == "split-switch":
+                meta["switch"] = switch_record(flow.__dict__["_ml_switch_choice"])
+            elif transition is not None:
                 meta["foreach"] = self._split(flow, transition)
         except BaseException as exc:
             meta = self._failed(base, flow, exc)
@@ -314,6 +320,15 @@ class TaskRunner:
         expected = (list(self.node.out_funcs), self.node.foreach_var)
         if got is None:
             raise RuntimeError(f"step {self.inv.step!r} finished without calling self.next(...)")
+        if self.node.type == "split-switch":
+            choice = flow.__dict__.get("_ml_switch_choice")
+            if choice is None or choice["step"] not in self.node.out_funcs:
+                raise RuntimeError(
+                    f"step {self.inv.step!r} is a switch in its source; it must end with "
+                    f"self.next({{...}}, condition={self.node.condition!r})"
+                )
+            log(f"switch on self.{choice['condition']} = {_short_repr(choice['value'])}: running {choice['step']}")
+            return got
         if (list(got[0]), got[1]) != expected:
             raise RuntimeError(
                 f"step {self.inv.step!r} called self.next({', '.join(got[0])}, foreach={got[1]!r}) "

@@ -27,10 +27,10 @@ def parent_tasks(graph: FlowGraph, step: str, task_id: str, split_task_ids: list
     if node.is_join and graph.closes_foreach(step):
         if split_task_ids is None:
             raise ValueError(f"join {step!r} needs its foreach's task ids")
-        return [(node.in_funcs[0], t) for t in split_task_ids]
+        return [(p, t) for t in split_task_ids for p in node.in_funcs]  # several: switch cases
     if node.is_join:
         return [(p, task_id) for p in node.in_funcs]
     parent = node.in_funcs[0]
     if graph[parent].type == "foreach":
         return [(parent, outer_task_id(task_id))]
-    return [(parent, task_id)]
+    return [(p, task_id) for p in node.in_funcs]  # several only where switch cases meet
