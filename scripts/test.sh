@@ -9,6 +9,7 @@ if [ "${1:-}" = "--fast" ]; then
   .venv/bin/ruff check .
   .venv/bin/ruff format --check .
   .venv/bin/lint-imports
+  .venv/bin/mypy
   exec .venv/bin/python -m pytest -m unit "$@"
 fi
 if [ -f scripts/install_browser.sh ]; then
@@ -18,4 +19,5 @@ bash scripts/install_postgres.sh  # PostgreSQL binaries for the running-Airflow 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/lint-imports  # layer contracts: .importlinter
+.venv/bin/mypy  # [tool.mypy] in pyproject.toml
 .venv/bin/python -m pytest "$@"

@@ -69,9 +69,8 @@ def _apply(klass: T, **add: tuple[str, ...]) -> T:
     from airflow_ml_provider.dsl.flow_decorator import _after_decorator
 
     spec = trigger_spec(klass)
-    klass._ml_triggers = TriggerSpec(
-        events=(*spec.events, *add.get("events", ())), flows=(*spec.flows, *add.get("flows", ()))
-    )
+    events, flows = (*spec.events, *add.get("events", ())), (*spec.flows, *add.get("flows", ()))
+    setattr(klass, "_ml_triggers", TriggerSpec(events=events, flows=flows))
     _after_decorator(klass)
     return klass
 

@@ -10,7 +10,7 @@ import ast
 import inspect
 import os
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeGuard, cast
 
 from airflow_ml_provider.graph.model import FlowGraph, StepNode
 
@@ -48,7 +48,7 @@ def _is_self_attr(node: ast.AST) -> str | None:
     return None
 
 
-def _is_next_call(node: ast.AST) -> bool:
+def _is_next_call(node: ast.AST) -> TypeGuard[ast.Call]:
     return (
         isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
@@ -64,6 +64,7 @@ def _guarded_by_attribute_error(func: ast.FunctionDef) -> set[int]:
     for node in ast.walk(func):
         if not isinstance(node, (ast.Try, getattr(ast, "TryStar", ast.Try))):
             continue
+        node = cast(ast.Try, node)  # ast.TryStar (3.11+) has the same fields
         caught: list[str] = []
         for handler in node.handlers:
             kinds = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
@@ -104,7 +105,7 @@ class ParsedStep:
         for node in ast.walk(f):
             if id(node) in guarded:  # Metaflow code that expects the AttributeError; the runtime raises it
                 continue
-            targets: list[ast.AST] = []
+            targets: list[ast.expr] = []
             if isinstance(node, ast.Assign):
                 targets = list(node.targets)
             elif isinstance(node, ast.AugAssign | ast.AnnAssign):
@@ -112,7 +113,7 @@ class ParsedStep:
             for target in targets:
                 for sub in ast.walk(target):
                     attr = _is_self_attr(sub)
-                    if attr and isinstance(sub.ctx, ast.Store):
+                    if attr and isinstance(sub, ast.Attribute) and isinstance(sub.ctx, ast.Store):
                         self.assigned.setdefault(attr, sub.lineno)
         if last_call is None:
             return
@@ -176,7 +177,7 @@ class ParsedStep:
                 f"not {ast.unparse(cond)}."
             )
         elif cond is not None:
-            self.condition = cond.value
+            self.condition = str(cond.value)  # a str constant, checked above
         self.switch_cases = cases
         self.out_funcs = list(dict.fromkeys(cases.values()))
 
