@@ -7,7 +7,6 @@ its exception and traceback, as a failed attempt.
 
 from __future__ import annotations
 
-import functools
 import os
 import platform
 import socket
@@ -23,8 +22,8 @@ from airflow_ml_provider.datastore.flow_store import write_dag_index
 from airflow_ml_provider.datastore.task_logs import format_lines
 from airflow_ml_provider.dsl.current import current
 from airflow_ml_provider.dsl.exceptions import FailureHandledByCatch, StepException, qualified_name
-from airflow_ml_provider.dsl.flowspec import ArtifactSource, FlowSpec, Inputs, _TaskView
-from airflow_ml_provider.dsl.parameters import IncludeFile, flow_parameters
+from airflow_ml_provider.dsl.flowspec import ArtifactSource, FlowSpec
+from airflow_ml_provider.dsl.parameters import flow_parameters
 from airflow_ml_provider.graph import FlowGraph, build_graph
 from airflow_ml_provider.runtime.cards import StepCards
 from airflow_ml_provider.runtime.code_package import fetch_package
@@ -32,12 +31,11 @@ from airflow_ml_provider.runtime.command import ENV_CONTEXT, RunContext, StepInv
 from airflow_ml_provider.runtime.heartbeat import Heartbeat
 from airflow_ml_provider.runtime.loader import file_hash, load_flow_class
 from airflow_ml_provider.runtime.logcapture import attempt_logs
-from airflow_ml_provider.runtime.resume import check_origin, cloned_meta, reusable_attempt
+from airflow_ml_provider.runtime.resume import cloned_meta, reusable_attempt
 from airflow_ml_provider.runtime.step_guards import has_fallback, is_fallback, step_timeout
-from airflow_ml_provider.runtime.switch import switch_parents, switch_record
-from airflow_ml_provider.runtime.topology import child_task_id, parent_tasks
-
-_INPUT_RECORD = ("key", "serializer", "checksum")  # what a foreach frame keeps of its list's record
+from airflow_ml_provider.runtime.switch import switch_record
+from airflow_ml_provider.runtime.task_inputs import TaskInputs
+from airflow_ml_provider.runtime.topology import child_task_id
 
 
 class StepFailed(RuntimeError):
@@ -72,7 +70,7 @@ def _short_repr(value: Any, limit: int = 100) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-class TaskRunner:
+class TaskRunner(TaskInputs):
     """One attempt of one task; ``run()`` returns the attempt's metadata."""
 
     def __init__(self, inv: StepInvocation, ctx: RunContext, store: FlowDatastore | None = None) -> None:
@@ -87,99 +85,6 @@ class TaskRunner:
             raise ValueError(f"flow {inv.flow_class} has no step {inv.step!r}")
         self.node = self.graph[inv.step]
         self._input_cache: dict[int, Any] = {}
-
-    # -- inputs ----------------------------------------------------------------------------
-    def _attempt_of(self, step: str, task_id: str) -> dict[str, Any]:
-        meta = self.store.latest_attempt(self.inv.run_id, step, task_id)
-        if meta is None:
-            raise RuntimeError(
-                f"no successful attempt of {step}/{task_id} in run {self.inv.run_id}: "
-                "the upstream task must succeed first"
-            )
-        return meta
-
-    def _parents(self) -> list[dict[str, Any]]:
-        split_ids = None
-        split = self.graph.closes_foreach(self.inv.step)
-        if split:
-            split_ids = self._attempt_of(split, self.inv.task_id)["foreach"]["task_ids"]
-        pairs = parent_tasks(self.graph, self.inv.step, self.inv.task_id, split_ids)
-        if not self.graph.merges_switch(self.inv.step):
-            return [self._attempt_of(s, t) for s, t in pairs]
-        return switch_parents(self.store, self.graph, self.inv.run_id, self.inv.step, pairs)
-
-    def _foreach_stack(self, parents: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        if not parents:
-            return []
-        stack = list(parents[0].get("foreach_stack", []))
-        parent = parents[0]
-        if self.graph.closes_foreach(self.inv.step):
-            return stack[:-1]
-        if self.graph[parent["step"]].type == "foreach" and not self.node.is_join:
-            info = parent["foreach"]
-            index = info["task_ids"].index(self.inv.task_id)
-            stack.append(
-                {
-                    "step": parent["step"], "var": info["var"], "index": index,
-                    "num_splits": info["num_splits"], "task_id": parent["task_id"],
-                    "record": {k: v for k, v in parent["artifacts"][info["var"]].items() if k in _INPUT_RECORD},
-                    "value": info["values"][index] if index < len(info.get("values", [])) else None,
-                }
-            )  # fmt: skip
-        return stack
-
-    def _load_input(self, stack: list[dict[str, Any]]) -> Any:
-        def load(level: int) -> Any:
-            if level not in self._input_cache:
-                frame = stack[level]
-                self._input_cache[level] = self.store.load_artifact(frame["record"])[frame["index"]]
-            return self._input_cache[level]
-
-        return load
-
-    def _make_flow(self, parents: list[dict[str, Any]]) -> tuple[FlowSpec, list[dict[str, Any]]]:
-        flow = self.flow_cls(use_cli=False)
-        params = flow_parameters(self.flow_cls)
-        stack = self._foreach_stack(parents)
-        object.__setattr__(flow, "_ml_foreach_stack", stack)
-        object.__setattr__(flow, "_ml_input_loader", self._load_input(stack))
-        if not parents:
-            self._set_parameters(flow, params)
-            return flow, stack
-        if self.node.is_join:
-            records = {k: v for k, v in parents[0]["artifacts"].items() if k in params}
-        else:
-            records = dict(parents[0]["artifacts"])
-        object.__setattr__(flow, "_ml_source", ArtifactSource(records, self.store.load_artifact))
-        return flow, stack
-
-    @functools.cached_property
-    def _run_parameters(self) -> dict[str, Any]:
-        """The run's parameter values: a resumed run keeps its origin's (as the README promises)."""
-        if self.ctx.origin_run_id:
-            origin = check_origin(self.store, self.ctx.origin_run_id).get("parameters")
-            if origin is not None:
-                return origin
-        return self.ctx.parameters or {}
-
-    def _set_parameters(self, flow: FlowSpec, params: dict[str, Any]) -> None:
-        given = self._run_parameters
-        for attr, param in params.items():
-            raw = given.get(param.name, given.get(attr, param.default))
-            value = param.convert(raw)
-            if isinstance(param, IncludeFile):
-                value = param.read(value, self.inv.flow_file)
-            flow.__dict__[attr] = value
-
-    def _inputs(self, parents: list[dict[str, Any]]) -> Inputs:
-        views = [
-            _TaskView(
-                p["step"], p["task_id"], ArtifactSource(p["artifacts"], self.store.load_artifact),
-                (p.get("foreach_stack") or [None])[-1],
-            )
-            for p in parents
-        ]  # fmt: skip
-        return Inputs(views)
 
     # -- running ---------------------------------------------------------------------------
     def _set_current(self) -> None:
