@@ -36,7 +36,7 @@ def _context(task: object, run_id: str = "manual__2026-11-27T21:27:11.135539+00:
 def test_every_step_is_a_kubernetes_pod_operator(dagbag):
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
-    from airflow_ml_provider.compiler.operator import FlowStepOperator
+    from airflow_ml_provider.operators import FlowStepOperator
 
     dag = dagbag.dags["PodFlow"]
     assert set(dag.task_dict) == {"start", "train", "join", "end"}

@@ -17,6 +17,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from airflow.sdk.execution_time.context import OutletEventAccessors
 from kubernetes.client import models as k8s
 
 from tests.fixtures.airflow_local import ROOT, airflow_env
@@ -160,7 +161,8 @@ def _execute(dag, step: str, run_id: str, try_number: int = 1, params: dict | No
         xcom_push=lambda key, value: pushed.__setitem__(key, value),
     )  # fmt: skip
     dag_run = SimpleNamespace(run_type="manual", triggering_user_name="alice", conf={})
-    context = {"ti": ti, "run_id": run_id, "dag_run": dag_run, "params": params or {}, "dag": dag, "task": op}
+    context = {"ti": ti, "run_id": run_id, "dag_run": dag_run, "params": params or {}, "dag": dag, "task": op,
+               "outlet_events": OutletEventAccessors()}  # the end task sets its finish asset's event  # fmt: skip
     op.render_template_fields(context)
     return op.execute(context), op, pushed
 

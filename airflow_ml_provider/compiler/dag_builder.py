@@ -16,7 +16,6 @@ from airflow.sdk import DAG, Param
 
 from airflow_ml_provider import config
 from airflow_ml_provider.compiler.assets import finish_asset, trigger_schedule
-from airflow_ml_provider.compiler.operator import FlowStepOperator
 from airflow_ml_provider.compiler.pod_spec import effective_resources, pod_kwargs
 from airflow_ml_provider.dsl.flow_decorator import flow_options
 from airflow_ml_provider.dsl.parameters import IncludeFile, flow_parameters
@@ -28,6 +27,7 @@ from airflow_ml_provider.dsl.project import (
     project_tags,
 )
 from airflow_ml_provider.graph import FlowGraph, build_graph
+from airflow_ml_provider.operators import FlowStepOperator
 from airflow_ml_provider.runtime.step_guards import backstop_seconds, has_fallback
 
 DEFAULT_START = datetime(2024, 1, 1, tzinfo=timezone.utc)

@@ -23,7 +23,7 @@ class JSONType:
 _TYPES: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
 
 
-# Trigger-conf keys with a meaning of their own (compiler.operator reads them); no Parameter may
+# Trigger-conf keys with a meaning of their own (operators.step_operator reads them); no Parameter may
 # take these names, or the Airflow trigger would refuse a value that `python flow.py run` accepts.
 RESERVED_CONF_KEYS = frozenset({"resume_from", "resume_step", "tags"})
 

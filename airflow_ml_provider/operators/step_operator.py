@@ -19,12 +19,12 @@ from typing import Any
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
 from airflow_ml_provider import config
-from airflow_ml_provider.compiler.assets import triggering_events
-from airflow_ml_provider.compiler.local_process import LocalStepProcess
-from airflow_ml_provider.compiler.pod_spec import describe_pod_failure
 from airflow_ml_provider.datastore import FlowDatastore, encode_run_id, get_backend
 from airflow_ml_provider.datastore.records import SUCCESS
 from airflow_ml_provider.dsl.parameters import RESERVED_CONF_KEYS
+from airflow_ml_provider.operators.asset_events import triggering_events
+from airflow_ml_provider.operators.local_process import LocalStepProcess
+from airflow_ml_provider.operators.pod_failures import describe_pod_failure
 from airflow_ml_provider.runtime.code_package import store_package
 from airflow_ml_provider.runtime.command import (
     ENV_ARTIFACT_ROOT,
