@@ -18,7 +18,7 @@ On Airflow the DAG id is ``<project>.<branch>.<dag id>`` (Metaflow's ``project_f
 are valid in DAG ids), so the same flow deploys once per branch side by side. The branch comes
 from the decorator or from ``METAFLOW_BRANCH`` / ``METAFLOW_PRODUCTION`` in the environment of
 every Airflow component that parses the file (dag-processor, scheduler, workers): a worker that
-parses with another branch would not find the task's DAG. See README "Metaflow compatibility".
+parses with another branch would not find the task's DAG. See docs/user-guide.md, "Metaflow compatibility".
 """
 
 from __future__ import annotations

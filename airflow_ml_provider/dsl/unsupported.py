@@ -2,7 +2,7 @@
 
 Code written for Metaflow often imports more than it uses (Metaflow's own test generator imports
 ``Config``, ``parallel`` and the mutator API into every flow). Importing works here; using one
-raises :class:`UnsupportedFeatureError` saying what to do instead. The README's compatibility
+raises :class:`UnsupportedFeatureError` saying what to do instead. The user guide's compatibility
 table lists each.
 """
 

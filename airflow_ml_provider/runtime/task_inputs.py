@@ -100,7 +100,7 @@ class TaskInputs:
 
     @functools.cached_property
     def _run_parameters(self) -> dict[str, Any]:
-        """The run's parameter values: a resumed run keeps its origin's (as the README promises)."""
+        """The run's parameter values: a resumed run keeps its origin's (as docs/user-guide.md promises)."""
         if self.ctx.origin_run_id:
             origin = check_origin(self.store, self.ctx.origin_run_id).get("parameters")
             if origin is not None:

@@ -105,7 +105,7 @@ def test_write_table_keeps_a_labelled_index(bucket: str) -> None:
 
 
 def test_partition_values_keep_their_type_with_an_explicit_partitioning(bucket: str) -> None:
-    """The README's answer to zip=02134 read back as 2134, for a prefix and for a one-partition shard."""
+    """The user guide's answer to zip=02134 read back as 2134, for a prefix and for a one-partition shard."""
     import pyarrow as pa
     import pyarrow.dataset as ds
 
