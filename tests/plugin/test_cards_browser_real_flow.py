@@ -222,6 +222,8 @@ def test_a_real_flows_cards_in_the_browser(page, airflow_server, real_run, shots
     page.goto(f"{s.url}{report['url']}", wait_until="networkidle")
     assert page.locator("h1").inner_text() == "Report"
     assert page.evaluate("() => typeof window.pwned") == "undefined"
+    assert "<script>window.pwned = 'script'" in page.locator("body").inner_text()
+    _not_blank(page.screenshot(path=str(shots / "real_card_report_alone.png"), full_page=True))
 
 
 def test_the_real_cards_in_the_airflow_ui_task_tab(page, airflow_server, real_run, shots) -> None:
