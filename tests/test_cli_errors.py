@@ -129,3 +129,17 @@ def test_tool_cli_names_a_missing_bucket_in_one_line(s3_env: str, args: list[str
 def test_tool_cli_refuses_bad_arguments_in_one_line(tmp_path: Path, args: list[str], expected: str) -> None:
     line = one_line_error(tool_cli(str(tmp_path / "root"), *args), 2)
     assert line.startswith("airflow-ml-provider") and expected in line and "--help" in line, line
+
+
+@pytest.mark.parametrize("command", ["list", "view"])
+def test_tool_card_cli_resolves_a_dag_id_and_names_what_is_missing_in_one_line(tmp_path: Path, command: str) -> None:
+    """``card view|list DAG_ID/...`` reads the DAG index (it once died importing a removed helper)."""
+    from airflow_ml_provider.datastore import LocalBackend
+    from airflow_ml_provider.datastore.flow_store import write_dag_index
+
+    root = tmp_path / "root"
+    write_dag_index(LocalBackend(str(root)), "renamed_dag", "CliErrorFlow")
+    line = one_line_error(tool_cli(str(root), "card", command, "renamed_dag/some-run/start"), 1)
+    assert line == "error: no step CliErrorFlow/some-run/start", line
+    line = one_line_error(tool_cli(str(root), "card", command, "bad id!/some-run/start"), 1)
+    assert line.startswith("error: invalid flow name 'bad id!'"), line

@@ -1,6 +1,7 @@
 """A flow with every kind of card: a default card (start), and on `report` a default card plus a
-blank card `report` with Markdown, a Table, a matplotlib Image, a VegaChart and a ProgressBar
-that is updated through current.card.refresh() while the step runs. Airflow DAG: CardFlow.
+blank card `report` with Markdown (and the `note` parameter's, if any), a Table, a matplotlib
+Image, a VegaChart and a ProgressBar that is updated through current.card.refresh() while the step
+runs. Airflow DAG: CardFlow.
 
 Used by the card tests and by the UI's browser tests.
 """
@@ -16,6 +17,7 @@ from airflow_ml_provider.cards import Artifact, Image, Markdown, ProgressBar, Ta
 class CardFlow(FlowSpec):
     alpha = Parameter("alpha", default=0.5, help="a float shown in the default card")
     wait_for = Parameter("wait_for", default="", help="a file the report step waits for after its first refresh")
+    note = Parameter("note", default="", help="Markdown appended to the report card (the UI tests pass hostile markup)")
 
     @card
     @step
@@ -34,6 +36,8 @@ class CardFlow(FlowSpec):
 
         report = current.card["report"]
         report.append(Markdown(f"# Report\nScores of **CardFlow**, `alpha` = {self.alpha}"))
+        if self.note:
+            report.append(Markdown(self.note))
         bar = ProgressBar(max=3, label="scoring", value=0, unit="scores")
         report.append(bar)
         report.refresh(force=True)
