@@ -263,7 +263,7 @@ def test_catch_takes_over_when_the_pod_dies_in_every_try(cluster):
     run = Run(f"PodCatchFlow/{run_id}")
     task = run["guarded"].task
     assert task.attempt == 2 and task.successful
-    assert task.data.ex.type == "airflow_ml_provider.dsl.exceptions.FailureHandledByCatch"
+    assert task.data.ex.type == "metaflow.plugins.catch_decorator.FailureHandledByCatch"
     assert "total" not in task  # the fallback ran none of the step's code
     attempts = {t.attempt: t for t in task.attempts()}
     assert "reason OOMKilled, exit code 137" in attempts[1].exception["message"]

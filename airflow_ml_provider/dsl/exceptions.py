@@ -17,16 +17,29 @@ from airflow_ml_provider.errors import MLProviderError
 
 
 class MetaflowException(MLProviderError):
-    """Base of the errors Metaflow code catches as ``MetaflowException`` (e.g. merge_artifacts misuse)."""
+    """Base of the errors Metaflow code catches as ``MetaflowException`` (e.g. merge_artifacts misuse).
+
+    Decision: a class that stands for one of Metaflow's sets ``metaflow_name``, and a stored
+    exception's ``.type`` reports that name (``metaflow.plugins.timeout_decorator.TimeoutException``),
+    so code written against Metaflow's names reads it unchanged; ``except TimeoutException`` still
+    catches this package's class. Subclasses without their own ``metaflow_name`` report their own
+    ``module.Name``.
+    """
+
+    metaflow_name = "metaflow.exception.MetaflowException"
 
 
 class ExternalCommandFailed(MetaflowException):
     """Metaflow's name for a failed external command; kept so code that catches it imports cleanly."""
 
+    metaflow_name = "metaflow.exception.ExternalCommandFailed"
+
 
 class TimeoutException(MetaflowException):
     """``@timeout``: raised inside the step when it runs too long, so ``@retry``/``@catch`` see it
     like any exception and the artifacts set before it are kept (Metaflow's behaviour)."""
+
+    metaflow_name = "metaflow.plugins.timeout_decorator.TimeoutException"
 
 
 class FailureHandledByCatch(MetaflowException):
@@ -36,6 +49,8 @@ class FailureHandledByCatch(MetaflowException):
     run the step's code, stores this in ``var`` and lets the flow go on (as Metaflow does).
     """
 
+    metaflow_name = "metaflow.plugins.catch_decorator.FailureHandledByCatch"
+
     def __init__(self, attempts: int) -> None:
         super().__init__(
             f"Task execution kept failing over {attempts} attempts. Your code did not raise an exception. "
@@ -44,8 +59,10 @@ class FailureHandledByCatch(MetaflowException):
 
 
 def qualified_name(exc_type: type) -> str:
-    """``module.Name`` of an exception class, e.g. ``builtins.ValueError`` (Metaflow's form)."""
-    return f"{exc_type.__module__}.{exc_type.__name__}"
+    """``module.Name`` of an exception class, e.g. ``builtins.ValueError`` (Metaflow's form); for a
+    class standing for one of Metaflow's, Metaflow's name (see :class:`MetaflowException`)."""
+    own = exc_type.__dict__.get("metaflow_name")
+    return own if isinstance(own, str) else f"{exc_type.__module__}.{exc_type.__name__}"
 
 
 class StepException(Exception):

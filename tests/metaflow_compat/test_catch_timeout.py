@@ -96,7 +96,7 @@ def test_timeout_is_raised_in_the_step_and_caught_with_the_artifacts_set_before_
         ex = task["ex"].data
         assert task["check"].data is True and "never" not in task
     assert isinstance(ex, StepException)
-    assert ex.type == "airflow_ml_provider.dsl.exceptions.TimeoutException"
+    assert ex.type == "metaflow.plugins.timeout_decorator.TimeoutException"  # Metaflow's name
     assert "timed out after 0 hours, 0 minutes, 1 seconds" in ex.exception
 
 
@@ -116,7 +116,7 @@ def test_a_step_killed_in_every_attempt_gets_a_fallback_attempt_and_the_flow_goe
         assert all(m.task.pathspec == task.pathspec and m.created_at > 0 for m in attempts)
         assert task.metadata["status"] == "success" and task.metadata.get("attempt") == 2
         assert "status" in task.metadata and json.loads(json.dumps(task.metadata))["attempt"] == 2
-    assert ex.type == "airflow_ml_provider.dsl.exceptions.FailureHandledByCatch"
+    assert ex.type == "metaflow.plugins.catch_decorator.FailureHandledByCatch"
     assert "kept failing over 2 attempts" in ex.exception
 
 
