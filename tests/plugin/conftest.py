@@ -121,3 +121,29 @@ def airflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Airflow
         yield server
     finally:
         stack.stop()
+
+
+# -- a real Chromium for the browser tests (Debian's package, scripts/install_browser.sh) ----------
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def browser(airflow_server) -> Iterator:
+    assert Path(CHROMIUM).exists(), "chromium missing: run scripts/install_browser.sh"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        instance = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = Path(os.environ.get("ML_PLUGIN_SCREENSHOTS") or tmp_path_factory.getbasetemp() / "screenshots")
+    out.mkdir(parents=True, exist_ok=True)
+    return out

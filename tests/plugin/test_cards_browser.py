@@ -8,36 +8,12 @@ Needs ``/usr/bin/chromium`` (``scripts/install_browser.sh``); a missing one fail
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 P = "/ml-artifacts"
-
-
-@pytest.fixture(scope="module")
-def browser(airflow_server) -> Iterator:
-    assert Path(CHROMIUM).exists(), "chromium missing: run scripts/install_browser.sh"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        instance = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield instance
-        finally:
-            instance.close()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = Path(os.environ.get("ML_PLUGIN_SCREENSHOTS") or tmp_path_factory.getbasetemp() / "screenshots")
-    out.mkdir(parents=True, exist_ok=True)
-    return out
 
 
 @pytest.fixture()

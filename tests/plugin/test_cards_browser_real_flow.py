@@ -32,8 +32,6 @@ ROOT = Path(__file__).resolve().parents[2]
 CARD_FLOW = ROOT / "tests" / "flows" / "card_flow.py"
 METRIC_FLOW = ROOT / "tests" / "flows" / "card_metric_flow.py"
 DAG = "RealCardFlow"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 P = "/ml-artifacts"
 NOTE = (
     "## Hostile note\n\n"
@@ -101,26 +99,6 @@ def _task_id(s: Any, airflow_run_id: str, step: str) -> str:
     (found,) = [x for x in run.json()["steps"] if x["step"] == step]
     (task,) = found["tasks"]
     return str(task["task_id"])
-
-
-@pytest.fixture(scope="module")
-def browser(airflow_server) -> Iterator:
-    assert Path(CHROMIUM).exists(), "chromium missing: run scripts/install_browser.sh"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        instance = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield instance
-        finally:
-            instance.close()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = Path(os.environ.get("ML_PLUGIN_SCREENSHOTS") or tmp_path_factory.getbasetemp() / "screenshots")
-    out.mkdir(parents=True, exist_ok=True)
-    return out
 
 
 @pytest.fixture()

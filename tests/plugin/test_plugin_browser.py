@@ -7,40 +7,16 @@ base temp folder) so a person can look at them.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from store_fixtures import RUN_A
 
-CHROMIUM = "/usr/bin/chromium"
 REPO = Path(__file__).resolve().parents[2]
-ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-
-
-@pytest.fixture(scope="module")
-def browser(airflow_server) -> Iterator:
-    assert Path(CHROMIUM).exists(), "chromium missing: run scripts/install_browser.sh"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        instance = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield instance
-        finally:
-            instance.close()
 
 
 @pytest.fixture(scope="module")
@@ -49,13 +25,6 @@ def airflow_run(airflow_server) -> str:
     resp = airflow_server.post_json("/api/v2/dags/TableFlow/dagRuns", {"dag_run_id": RUN_A, "logical_date": None})
     assert resp.status in (200, 409), resp.text
     return RUN_A
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = Path(os.environ.get("ML_PLUGIN_SCREENSHOTS") or tmp_path_factory.getbasetemp() / "screenshots")
-    out.mkdir(parents=True, exist_ok=True)
-    return out
 
 
 def _page(browser, server, theme: str):
