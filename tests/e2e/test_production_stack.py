@@ -22,10 +22,7 @@ PARAMS = "ParamsE2EFlow"
 
 
 def _trigger(stack: AirflowStack, dag_id: str, conf: dict | None = None) -> str:
-    payload = {"logical_date": None, "conf": conf or {}}
-    status, body = stack.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", payload)
-    assert status == 200, body
-    return body["dag_run_id"]
+    return stack.trigger(dag_id, conf)
 
 
 def _q(run_id: str) -> str:
@@ -33,15 +30,7 @@ def _q(run_id: str) -> str:
 
 
 def _task_instances(stack: AirflowStack, dag_id: str, run_id: str) -> list[dict]:
-    """Every task instance of the run, page by page (the API caps a page at 100 rows)."""
-    rows: list[dict] = []
-    while True:
-        path = f"/api/v2/dags/{dag_id}/dagRuns/{_q(run_id)}/taskInstances?limit=100&offset={len(rows)}"
-        status, body = stack.request("GET", path)
-        assert status == 200, body
-        rows += body["task_instances"]
-        if not body["task_instances"] or len(rows) >= body["total_entries"]:
-            return rows
+    return stack.task_instances(dag_id, run_id)
 
 
 def _max_overlap(spans: list[tuple[float, float]]) -> int:
