@@ -375,8 +375,11 @@ def record_interrupted(
     # the step's stored stderr ends with why it stopped (its own last words may be a crash dump);
     # the step is gone, so this runner is the log's only writer now
     tail = format_lines([f"[ml-provider] the attempt failed: {reason}".encode()], time.time())
-    old = store.read_log(inv.run_id, inv.step, inv.task_id, inv.attempt, "stderr")
-    store.write_log(inv.run_id, inv.step, inv.task_id, inv.attempt, "stderr", old + tail)
+    try:  # best effort: the failed attempt below is what must be written
+        old = store.read_log(inv.run_id, inv.step, inv.task_id, inv.attempt, "stderr")
+        store.write_log(inv.run_id, inv.step, inv.task_id, inv.attempt, "stderr", old + tail)
+    except Exception as exc:
+        log(f"could not add the reason to {inv.step}/{inv.task_id}'s stderr log: {exc}")
     store.write_attempt(inv.run_id, inv.step, inv.task_id, inv.attempt, meta)
     if meta["final"]:
         store.end_run(inv.run_id, FAILED, f"{inv.step}/{inv.task_id} failed: {reason}")
