@@ -33,6 +33,3 @@ class TaskMetadata(dict):
 
     def __iter__(self) -> Iterator[Metadata]:  # type: ignore[override]
         return iter(self._entries())
-
-    def entries(self) -> list[Metadata]:
-        return self._entries()

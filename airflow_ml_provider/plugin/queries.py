@@ -204,16 +204,13 @@ class StoreReader:
         cached = _DAG_FLOWS.get((self.backend.root, dag_id))
         if cached:
             return cached
-        flow = self._flow_from_index(dag_id) or self._flow_from_scan(dag_id)
+        flow = dag_index_flow(self.backend, dag_id) or self._flow_from_scan(dag_id)
         if flow is None:
             if dag_id not in self.flow_names():
                 raise NotFound(f"no flow for dag {dag_id!r}")
             flow = dag_id
         _DAG_FLOWS.put((self.backend.root, dag_id), flow)
         return flow
-
-    def _flow_from_index(self, dag_id: str) -> str | None:
-        return dag_index_flow(self.backend, dag_id)
 
     def _flow_from_scan(self, dag_id: str) -> str | None:
         """A renamed flow: look at one run of each flow (a flow keeps its dag_id across runs)."""

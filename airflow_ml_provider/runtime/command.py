@@ -22,7 +22,7 @@ ENV_ARTIFACT_ROOT = "AIRFLOW__ML_PROVIDER__ARTIFACT_ROOT"
 # branches "disagree" on an untouched set.) A value the user sets in the environment wins.
 STEP_ENV_DEFAULTS = {"PYTHONHASHSEED": "0"}
 # what a signal that ends a step usually means, for the one line the user reads
-_SIGNAL_MEANING = {"SIGSEGV": "segmentation fault", "SIGBUS": "bus error", "SIGABRT": "aborted", "SIGKILL": "killed"}
+_SIGNAL_MEANING = {"SIGSEGV": "segmentation fault", "SIGBUS": "bus error", "SIGABRT": "aborted"}
 
 
 def exit_reason(code: int) -> str:
@@ -33,7 +33,7 @@ def exit_reason(code: int) -> str:
         except ValueError:
             return f"was killed by signal {-code}"
         meaning = _SIGNAL_MEANING.get(name)
-        return f"was killed by {name}" + (f" ({meaning})" if meaning and meaning != "killed" else "")
+        return f"was killed by {name}" + (f" ({meaning})" if meaning else "")
     return f"exited with code {code} without recording its attempt"
 
 
