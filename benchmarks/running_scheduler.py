@@ -2,6 +2,7 @@
 
     nice .venv/bin/python benchmarks/running_scheduler.py [--repeat 3] [--steps 20] [--width 200]
                                                           [--only linear,wide] [--out FILE.md] [--keep]
+                                                          [--no-preload]
 
 Issue 17, item 3: not ``airflow dags test`` but a real stack, the one tests/e2e runs
 (``tests/fixtures/airflow_stack.py`` + ``tests/fixtures/postgres.py``: api-server, scheduler,
@@ -59,7 +60,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks._common import Row, loadavg  # noqa: E402
 from benchmarks.bench_step_overhead import flow_source, taskflow_source  # noqa: E402
 from benchmarks.run_all import machine, print_table, versions  # noqa: E402
-from tests.fixtures.airflow_stack import AirflowStack, start_stack  # noqa: E402
+from tests.fixtures.airflow_stack import TASK_PRELOAD_ENV, AirflowStack, start_stack  # noqa: E402
 from tests.fixtures.postgres import start_postgres  # noqa: E402
 
 VARIANTS = ("taskflow", "fresh", "warm")
@@ -287,6 +288,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" /
                         f"{date.today().isoformat()}-running-scheduler.md")  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs)")
+    parser.add_argument(
+        "--no-preload", action="store_true", help="workers fork from the scheduler, not a preloaded server"
+    )
     args = parser.parse_args()
     benches = [b for b in args.only.split(",") if b]
     variants = [v for v in args.variants.split(",") if v]
@@ -304,6 +308,12 @@ def main() -> None:
         "Stack: api-server + scheduler + dag-processor, LocalExecutor (parallelism 4), PostgreSQL "
         f"(tests/fixtures), local artifact root; repeats {args.repeat}, linear {args.steps} steps, "
         f"wide {args.width}",
+        "Task start-up: "
+        + (
+            "platform default (fork from the scheduler; --no-preload)"
+            if args.no_preload
+            else ", ".join(f"{k}={v}" for k, v in TASK_PRELOAD_ENV.items()) + " (docs/operations.md)"
+        ),
     ]
     print("\n".join(header), flush=True)
     log: list[str] = []
@@ -320,6 +330,8 @@ def main() -> None:
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",  # files never change: parse once
         "AIRFLOW__CORE__MAX_MAP_LENGTH": "1024",
     }
+    if args.no_preload:  # the stack's default is the recommended preload: undo it
+        env.update({"AIRFLOW__SCHEDULER__MP_START_METHOD": "fork", "AIRFLOW__CORE__MP_FORKSERVER_PRELOAD": ""})
     results: dict = {b: {v: [] for v in variants} for b in benches}
     loads: dict = {b: {v: [] for v in variants} for b in benches}
     t_start = time.time()
