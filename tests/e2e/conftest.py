@@ -3,7 +3,9 @@
 PostgreSQL (a throw-away cluster, tests/fixtures/postgres.py), LocalExecutor with parallelism 4,
 the artifact store on S3 (moto_server over HTTP, reached through the Airflow AWS connection) and
 ``[core] xcom_backend = airflow_ml_provider.xcom.ArtifactXComBackend``. Starting it costs about a
-minute on 2 cores, so all cases share it; each test triggers its own runs.
+minute on 2 cores, so all cases share it; each test triggers its own runs. The fixture is
+package-scoped (this folder has an ``__init__.py``): the stack stops when the last e2e test ends,
+instead of idling through the rest of the suite.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ HERE = Path(__file__).parent
 DAG_IDS = ("E2EFlow", "WideE2EFlow", "ParamsE2EFlow", "XComE2EDag")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack(moto_server) -> Iterator[AirflowStack]:
     # Not under pytest's tmp_path: concurrent pytest sessions on one machine prune each other's
     # numbered base folders, which would delete this home while the stack runs.

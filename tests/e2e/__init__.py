@@ -1,0 +1,1 @@
+"""End-to-end tests on a running Airflow: a package, so the stack fixture is torn down after them."""
