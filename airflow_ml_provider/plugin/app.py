@@ -95,7 +95,7 @@ def skipped_steps(meta: dict[str, Any], steps: list[tuple[str, int, list[TaskSum
 
 
 def run_steps(store: StoreReader, flow: str, run_id: str) -> list[tuple[str, int, list[TaskSummary]]]:
-    """Each step with its task count and first page of tasks, in the order the steps started."""
+    """Each step with its task count and first page of tasks, in the flow's order (the client's)."""
     out = []
     for step in store.steps(flow, run_id):
         try:
@@ -103,12 +103,6 @@ def run_steps(store: StoreReader, flow: str, run_id: str) -> list[tuple[str, int
         except NotFound:
             continue
         out.append((step, total, tasks))
-
-    def started(item: tuple[str, int, list[TaskSummary]]) -> str:
-        metas = [t.latest or {} for t in item[2]]
-        return min((str(m.get("started_at") or "~") for m in metas), default="~")
-
-    out.sort(key=lambda item: (started(item), item[0]))
     return out
 
 

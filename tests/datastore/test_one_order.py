@@ -6,6 +6,7 @@ from __future__ import annotations
 from airflow_ml_provider.datastore import FlowDatastore, LocalBackend
 from airflow_ml_provider.datastore.flow_store import dag_index_flow, write_dag_index
 from airflow_ml_provider.datastore.ids import task_order
+from airflow_ml_provider.datastore.reader import Reader
 from airflow_ml_provider.plugin.queries import StoreReader
 
 IDS = ["10", "2", "0", "3-1", "3", "1", "3-0", "11"]
@@ -22,6 +23,7 @@ def test_the_store_lists_tasks_in_that_order_for_every_reader(tmp_path) -> None:
     for task_id in IDS:
         backend.write(f"OrderFlow/runs/r1/steps/body/{task_id}/0.json", b"{}")
     assert store.task_ids("r1", "body") == ORDER
+    assert Reader(backend).task_ids("OrderFlow", "r1", "body") == ORDER  # the client's reader
     assert StoreReader(backend).task_ids("OrderFlow", "r1", "body") == ORDER
 
 
