@@ -199,9 +199,9 @@ class StoreReader:
         return flow_name, rid, meta
 
     # -- steps and tasks -------------------------------------------------------------------
-    def steps(self, flow_name: str, run_id: str) -> list[str]:
-        """Step names in the flow's order (the client's order, the reader's)."""
-        return self.reader.steps(valid(flow_name, "flow name"), run_id)
+    def steps(self, flow_name: str, run_id: str, run_meta: dict[str, Any] | None = None) -> list[str]:
+        """Step names in the flow's order (the client's order, the reader's); ``run_meta`` saves a read."""
+        return self.reader.steps(valid(flow_name, "flow name"), run_id, run_meta)
 
     def task_ids(self, flow_name: str, run_id: str, step: str) -> list[str]:
         return self.reader.task_ids(valid(flow_name, "flow name"), run_id, valid(step, "step name"))
