@@ -87,11 +87,11 @@ def _show_task(task: Task) -> None:
 def _card(args: Any) -> int:
     """``card view|list``: the first path segment is a flow name or a DAG id (``@flow(dag_id=...)``)."""
     from airflow_ml_provider.datastore import get_backend
-    from airflow_ml_provider.datastore.flow_store import dag_index_flow
+    from airflow_ml_provider.datastore.reader import Reader, is_id
 
     head, _, rest = args.input_path.partition("/")
-    try:
-        flow_name = (dag_index_flow(get_backend(), head) or head) if head else head
+    try:  # the plugin's lookup: the DAG index, else a scan of runs, else the name itself
+        flow_name = (Reader(get_backend()).flow_for_dag(head) if is_id(head) else None) or head
     except (ValueError, *store_errors()) as exc:
         print(f"error: {error_line(exc)}", file=sys.stderr)
         return 1

@@ -24,10 +24,10 @@ from airflow_ml_provider.client.scope import (
     get_namespace,
     namespace,
     set_artifact_root,
-    store_backend,
+    store_reader,
 )
 from airflow_ml_provider.client.tagging import RunTagging
-from airflow_ml_provider.datastore import FAILED, SUCCESS, CorruptRecordError, FlowDatastore, encode_run_id
+from airflow_ml_provider.datastore import FAILED, SUCCESS, CorruptRecordError, encode_run_id
 from airflow_ml_provider.datastore.records import SYSTEM_TAG_PREFIXES
 from airflow_ml_provider.errors import ObjectNotFound
 
@@ -57,17 +57,16 @@ class Task(TaskLogs, TaskLineage):
         _namespace_check: bool = True,
     ) -> None:
         flow, run, step, task = _split_pathspec(pathspec, 4, "Task")
-        self._store = FlowDatastore(flow, store_backend())
+        self._reader = store_reader()
+        self._store = self._reader.store(flow)  # blobs, logs and cards of this task
         self.flow_name, self.run_id, self.step_name, self.id = flow, run, step, task
         if _namespace_check:
-            check_run_namespace(self._store, run, pathspec)
+            check_run_namespace(flow, run, pathspec)
         if _meta is None:
-            if attempt is None:
-                _meta = self._store.latest_attempt(run, step, task, successful=True) or self._store.latest_attempt(
-                    run, step, task, successful=False
-                )
+            if attempt is None:  # the newest successful attempt, else the newest (the reader's rule)
+                _meta = self._reader.task(flow, run, step, task).current()  # type: ignore[assignment]
             else:
-                _meta = self._store.read_attempt(run, step, task, attempt)
+                _meta = self._reader.attempt(flow, run, step, task, attempt)  # type: ignore[assignment]
         if _meta is None:
             raise ObjectNotFound(f"no task {pathspec}")
         self.metadata = TaskMetadata(_meta, self._metadata_entries)
@@ -76,7 +75,7 @@ class Task(TaskLogs, TaskLineage):
         """Metaflow's entries: one ``attempt`` per attempt made, then :attr:`metadata_dict`'s others."""
         started = self.created_at
         at = int(started.timestamp() * 1000) if started else 0
-        attempts = self._store.attempts(self.run_id, self.step_name, self.id)
+        attempts = self._reader.attempt_numbers(self.flow_name, self.run_id, self.step_name, self.id)
         out = [Metadata("attempt", str(n), at, "attempt", self) for n in attempts]
         out += [Metadata(k, v, at, k, self) for k, v in self.metadata_dict.items() if k != "attempt"]
         return out
@@ -147,7 +146,7 @@ class Task(TaskLogs, TaskLineage):
         return datetime.fromisoformat(value) if value else None
 
     def attempts(self) -> list[Task]:
-        numbers = self._store.attempts(self.run_id, self.step_name, self.id)
+        numbers = self._reader.attempt_numbers(self.flow_name, self.run_id, self.step_name, self.id)
         return [Task(self.pathspec, attempt=n, _namespace_check=False) for n in numbers]
 
     def __repr__(self) -> str:
@@ -159,11 +158,11 @@ class Step(StepLineage):
 
     def __init__(self, pathspec: str, _namespace_check: bool = True) -> None:
         flow, run, step = _split_pathspec(pathspec, 3, "Step")
-        self._store = FlowDatastore(flow, store_backend())
+        self._reader = store_reader()
         self.flow_name, self.run_id, self.id = flow, run, step
         if _namespace_check:
-            check_run_namespace(self._store, run, pathspec)
-        if not self._store.task_ids(run, step):
+            check_run_namespace(flow, run, pathspec)
+        if not self._reader.task_ids(flow, run, step):
             raise ObjectNotFound(f"no step {pathspec}")
 
     @property
@@ -172,7 +171,7 @@ class Step(StepLineage):
 
     def task_ids(self) -> list[str]:
         """Task ids in foreach order, without reading any task's record."""
-        return self._store.task_ids(self.run_id, self.id)  # foreach order (datastore.ids.task_order)
+        return self._reader.task_ids(self.flow_name, self.run_id, self.id)  # foreach order (ids.task_order)
 
     def tasks(self, *tags: str) -> list[Task]:
         """Tasks in foreach order; none unless the run has every tag given (tasks carry the run's tags)."""
@@ -202,9 +201,10 @@ class Run(RunTagging):
         flow, _, run = pathspec.partition("/")
         if not run:
             raise ValueError("Run pathspec must look like Flow/run_id")
-        self._store = FlowDatastore(flow, store_backend())
+        self._reader = store_reader()
+        self._store = self._reader.store(flow)  # tag edits (RunTagging)
         self.flow_name, self.id = flow, encode_run_id(run)
-        meta = _meta or self._store.read_run(self.id)
+        meta = _meta or self._reader.run(flow, self.id)
         if meta is None:
             raise ObjectNotFound(f"no run {flow}/{run}")
         if _meta is None and _namespace_check:
@@ -219,8 +219,7 @@ class Run(RunTagging):
         """Steps that ran, in the flow's order (start first); none unless the run has every tag given."""
         if not set(tags) <= self.tags:
             return []
-        order = {name: i for i, name in enumerate(self.metadata.get("steps") or [])}
-        names = sorted(self._store.step_names(self.id), key=lambda s: (order.get(s, len(order)), s))
+        names = self._reader.steps(self.flow_name, self.id, self.metadata)  # the flow's order
         return [Step(f"{self.pathspec}/{s}", _namespace_check=False) for s in names]
 
     def __iter__(self) -> Iterator[Step]:
@@ -230,7 +229,7 @@ class Run(RunTagging):
         return Step(f"{self.pathspec}/{step}", _namespace_check=False)
 
     def __contains__(self, step: str) -> bool:
-        return step in self._store.step_names(self.id)
+        return step in self._reader.steps(self.flow_name, self.id, self.metadata)
 
     @property
     def end_task(self) -> Task | None:
@@ -327,9 +326,9 @@ class Flow:
     """All recorded runs of a flow, newest first, filtered by the current namespace."""
 
     def __init__(self, name: str) -> None:
-        self._store = FlowDatastore(name, store_backend())
+        self._reader = store_reader()
         self.id = name
-        if not self._store.run_ids():
+        if not self._reader.run_ids(name):
             raise ObjectNotFound(f"no runs of flow {name!r} in {get_metadata()}")
 
     @property
@@ -346,24 +345,10 @@ class Flow:
         return frozenset()
 
     def runs(self, *tags: str) -> list[Run]:
-        runs = []
-        for run_id in self._store.run_ids():
-            try:
-                meta = self._store.read_run(run_id)
-            except CorruptRecordError as exc:  # one unreadable run must not hide the others
-                log.warning("skipping run %s: %s", run_id, exc)
-                continue
-            if meta is None:
-                continue
-            run_tags = set(meta.get("tags", []))
-            current = get_namespace()
-            if current is not None and current not in run_tags:
-                continue
-            if not set(tags) <= run_tags:
-                continue
-            runs.append(Run(f"{self.id}/{run_id}", _meta=meta))
-        runs.sort(key=lambda r: r.metadata.get("created_at") or "", reverse=True)
-        return runs
+        """Runs newest first carrying every tag given and the namespace's (an unreadable run is skipped)."""
+        current = get_namespace()
+        wanted = (*tags, current) if current is not None else tags
+        return [Run(f"{self.id}/{m['run_id']}", _meta=m) for m in self._reader.runs(self.id, wanted)]
 
     def __iter__(self) -> Iterator[Run]:
         return iter(self.runs())

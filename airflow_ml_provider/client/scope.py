@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_ml_provider.datastore import FlowDatastore, encode_run_id, get_backend
+from airflow_ml_provider.datastore import encode_run_id, get_backend
 from airflow_ml_provider.datastore.backend import StorageBackend
+from airflow_ml_provider.datastore.reader import Reader
 from airflow_ml_provider.errors import ObjectNotFound
 
 _UNSET = object()
@@ -56,10 +57,10 @@ def get_namespace() -> str | None:
     return _namespace
 
 
-def check_run_namespace(store: FlowDatastore, run_id: str, pathspec: str) -> None:
+def check_run_namespace(flow_name: str, run_id: str, pathspec: str) -> None:
     if get_namespace() is None:
         return
-    meta = store.read_run(encode_run_id(run_id))
+    meta = store_reader().run(flow_name, encode_run_id(run_id))
     if meta is not None:  # an unknown run is the caller's KeyError to raise
         check_namespace(meta.get("tags"), pathspec)
 
@@ -81,6 +82,12 @@ def set_artifact_root(root: str | None) -> None:
     """Point the client at another artifact root (None: the configured one)."""
     global _backend
     _backend = get_backend(root) if root else None
+
+
+def store_reader() -> Reader:
+    """The store's one reader, uncached: every object reads the store as it is now (a tag added by
+    another process, a cleared task that reran), as Metaflow's client does."""
+    return Reader(store_backend())
 
 
 def store_backend() -> StorageBackend:

@@ -315,22 +315,17 @@ class FlowDatastore:
     def latest_attempt(self, run_id: str, step: str, task_id: str, *, successful: bool = True) -> AttemptRecord | None:
         """Newest attempt (newest successful one when ``successful``), or None.
 
-        A corrupt attempt record is skipped with a warning when looking for a successful one (an
-        older good attempt still counts); as the newest attempt of all it raises.
+        The rule is the reader's (:func:`.reader.newest_attempts`): a corrupt record is skipped with
+        a warning when looking for a successful one; as the newest attempt of all it raises.
         """
-        for attempt in reversed(self.attempts(run_id, step, task_id)):
-            try:
-                meta = self.read_attempt(run_id, step, task_id, attempt)
-            except CorruptRecordError as exc:
-                if not successful:
-                    raise
-                log.warning("%s", exc)
-                continue
-            if meta is None:
-                continue
-            if not successful or meta.get("status") == SUCCESS:
-                return meta
-        return None
+        from airflow_ml_provider.datastore.reader import newest_attempts  # the reader builds on this module
+
+        found = newest_attempts(self, run_id, step, task_id, find_success=successful)
+        if successful:
+            return found.successful
+        if found.error is not None:
+            raise found.error
+        return found.latest
 
 
 def _beat() -> Heartbeat:

@@ -94,21 +94,17 @@ def skipped_steps(meta: dict[str, Any], steps: list[tuple[str, int, list[TaskSum
     return [s for s in meta.get("steps") or [] if s not in ran]
 
 
-def run_steps(store: StoreReader, flow: str, run_id: str) -> list[tuple[str, int, list[TaskSummary]]]:
-    """Each step with its task count and first page of tasks, in the order the steps started."""
+def run_steps(
+    store: StoreReader, flow: str, run_id: str, meta: dict[str, Any] | None = None
+) -> list[tuple[str, int, list[TaskSummary]]]:
+    """Each step with its task count and first page of tasks, in the flow's order (the client's)."""
     out = []
-    for step in store.steps(flow, run_id):
+    for step in store.steps(flow, run_id, meta):
         try:
             total, tasks = store.step_page(flow, run_id, step, 0, PAGE_SIZE)
         except NotFound:
             continue
         out.append((step, total, tasks))
-
-    def started(item: tuple[str, int, list[TaskSummary]]) -> str:
-        metas = [t.latest or {} for t in item[2]]
-        return min((str(m.get("started_at") or "~") for m in metas), default="~")
-
-    out.sort(key=lambda item: (started(item), item[0]))
     return out
 
 
@@ -152,7 +148,7 @@ def create_app() -> FastAPI:
         store = reader()
         flow, rid, meta = store.run(dag_id, run_id)
         others = store.runs(flow, dag_id=dag_id)[:100]
-        steps = run_steps(store, flow, rid)
+        steps = run_steps(store, flow, rid, meta)
         urls = _urls(request)
         cards = [c for s, _n, ts in steps for c in card_routes.cards_of_tasks(store, flow, rid, s, ts)]
         cards_html = card_pages.run_cards_section(meta, cards, urls)
@@ -294,7 +290,7 @@ def create_app() -> FastAPI:
     def api_run(dag_id: str, run_id: str) -> dict[str, Any]:
         store = reader()
         flow, rid, meta = store.run(dag_id, run_id)
-        ran = run_steps(store, flow, rid)
+        ran = run_steps(store, flow, rid, meta)
         steps = [{"step": s, "total_tasks": n, "tasks": [t.as_json() for t in ts]} for s, n, ts in ran]
         return {"run": meta, "steps": steps, "skipped_steps": skipped_steps(meta, ran)}
 

@@ -1,24 +1,22 @@
-"""Read-only queries over the artifact store's metadata for the UI plugin.
+"""The plugin's queries: the store's one reader (:mod:`~airflow_ml_provider.datastore.reader`) plus web concerns.
 
-Everything here goes through :class:`FlowDatastore` and reads JSON metadata only: artifact bytes
-are never loaded (the one exception, a raw blob download, lives in the routes and streams bytes
-without decoding them). Every id coming from a URL is validated here and turned into
-:class:`NotFound`, so a malformed or unknown id is a 404 and can never name a path outside the store.
+What is read, in which order, and which attempt a task shows is the reader's, shared with the
+client and the CLI. Here: every id coming from a URL is validated and turned into
+:class:`NotFound`, so a malformed or unknown id is a 404 and can never name a path outside the
+store; a corrupt record is shown as such, never a 500; artifacts are marked when their blob is
+missing or rotten; Airflow task instances are mapped to store tasks; two runs are compared.
+Artifact bytes are never loaded (the one exception, a raw blob download, lives in the routes and
+streams bytes without decoding them).
 
-Ended attempt files (``<n>.json``) never change once written, so they are cached in memory for
-good; that is what keeps a run with 1000 foreach tasks cheap to page through. A finished
-``run.json`` does change (clearing a task re-opens and re-closes the run, ``Run.add_tag`` rewrites
-its tags), and so can the DAG-to-flow mapping (a renamed flow class), so those are cached for
-``METADATA_TTL_S`` seconds only: a run list stays cheap to page through and the UI is never more
-than that behind the store.
+All requests share one :class:`ReaderCache`: ended attempt files never change and are kept for
+good (a run with 1000 foreach tasks stays cheap to page through); finished ``run.json`` meta and
+the DAG-to-flow mapping are kept ``METADATA_TTL_S`` seconds, so the UI is never more than that
+behind the store.
 """
 
 from __future__ import annotations
 
 import re
-import threading
-import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -31,11 +29,11 @@ from airflow_ml_provider.datastore import (
     encode_run_id,
     get_backend,
 )
-from airflow_ml_provider.datastore.flow_store import dag_index_flow
 from airflow_ml_provider.datastore.ids import InvalidIdError, check_content_key, check_id, task_order
-from airflow_ml_provider.datastore.records import RUNNING, SUCCESS
+from airflow_ml_provider.datastore.reader import CORRUPT, METADATA_TTL_S, Reader, ReaderCache, TTLCache
 
-CORRUPT = "corrupt"
+__all__ = ["CORRUPT", "METADATA_TTL_S", "NotFound", "StoreReader", "TaskSummary", "clear_caches", "compare"]
+
 # Blobs up to this size are hashed when their task page is shown (bit rot shows as "corrupt");
 # larger ones are checked for presence and size there, and hashed in full when downloaded.
 VERIFY_ON_PAGE_MAX_BYTES = 16 * 1024 * 1024
@@ -45,45 +43,8 @@ class NotFound(LookupError):
     """An id that is malformed or names nothing in the store (rendered as HTTP 404)."""
 
 
-METADATA_TTL_S = 10.0
-
-
-class _LRU:
-    """A tiny thread-safe LRU map of metadata documents, each kept at most ``ttl`` seconds."""
-
-    def __init__(self, size: int, ttl: float | None = None) -> None:
-        self.size = size
-        self.ttl = ttl
-        self._data: OrderedDict[tuple, tuple[float, Any]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple) -> Any:
-        with self._lock:
-            if key in self._data:
-                stored_at, value = self._data[key]
-                if self.ttl is not None and time.monotonic() - stored_at > self.ttl:
-                    del self._data[key]
-                    return None
-                self._data.move_to_end(key)
-                return value
-        return None
-
-    def put(self, key: tuple, value: Any) -> None:
-        with self._lock:
-            self._data[key] = (time.monotonic(), value)
-            self._data.move_to_end(key)
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._data.clear()
-
-
-_ATTEMPTS = _LRU(50_000)
-_RUNS = _LRU(20_000, ttl=METADATA_TTL_S)
-_DAG_FLOWS = _LRU(2_000, ttl=METADATA_TTL_S)
-_VERIFIED = _LRU(100_000, ttl=3600.0)  # (root, flow, key) of blobs whose hash matched
+_CACHE = ReaderCache(ttl=METADATA_TTL_S)
+_VERIFIED = TTLCache(100_000, ttl=3600.0)  # (root, flow, key) of blobs whose hash matched
 _BACKENDS: dict[str, StorageBackend] = {}
 
 
@@ -96,8 +57,8 @@ def backend_for(root: str) -> StorageBackend:
 
 def clear_caches() -> None:
     """Forget cached metadata (tests, or after an operator edits the store by hand)."""
-    for cache in (_ATTEMPTS, _RUNS, _DAG_FLOWS, _VERIFIED):
-        cache.clear()
+    _CACHE.clear()
+    _VERIFIED.clear()
 
 
 def valid(value: str, what: str) -> str:
@@ -139,6 +100,18 @@ def duration_s(start: Any, end: Any) -> float | None:
         return None
 
 
+def _listed(meta: dict[str, Any], flow_name: str) -> dict[str, Any]:
+    """A run as the pages list it: with its DAG (the flow's name when unrecorded) and duration."""
+    meta.setdefault("dag_id", flow_name)
+    meta["duration_s"] = duration_s(meta.get("created_at"), meta.get("finished_at"))
+    return meta
+
+
+def _corrupt_attempt(n: int | None, exc: Exception) -> dict[str, Any]:
+    return {"attempt": n, "status": CORRUPT,
+            "exception": {"type": "CorruptRecordError", "message": str(exc), "traceback": ""}}  # fmt: skip
+
+
 @dataclass
 class TaskSummary:
     """What the step table needs for one task: newest attempt plus newest successful one."""
@@ -178,85 +151,39 @@ class TaskSummary:
 
 
 class StoreReader:
-    """Metadata reader bound to one artifact root."""
+    """The store's reader for one artifact root, with ids from URLs checked and NotFound for what is absent."""
 
     def __init__(self, backend: StorageBackend) -> None:
         self.backend = backend
+        self.reader = Reader(backend, cache=_CACHE)
 
     # -- flows and the dag_id mapping ---------------------------------------------------
     def flow_names(self) -> list[str]:
-        names = []
-        for name in self.backend.list_dir(""):
-            if name.startswith("_"):
-                continue
-            try:
-                names.append(check_id(name, "flow name"))
-            except InvalidIdError:
-                continue
-        return names
+        return self.reader.flow_names()
 
     def flow(self, flow_name: str) -> FlowDatastore:
         return FlowDatastore(valid(flow_name, "flow name"), self.backend)
 
     def flow_for_dag(self, dag_id: str) -> str:
-        """Flow name behind a DAG id: ``_dags/<dag_id>.json``, else a scan, else the same name."""
-        dag_id = valid(dag_id, "dag id")
-        cached = _DAG_FLOWS.get((self.backend.root, dag_id))
-        if cached:
-            return cached
-        flow = dag_index_flow(self.backend, dag_id) or self._flow_from_scan(dag_id)
+        """Flow name behind a DAG id (the reader's lookup), else NotFound."""
+        flow = self.reader.flow_for_dag(valid(dag_id, "dag id"))
         if flow is None:
-            if dag_id not in self.flow_names():
-                raise NotFound(f"no flow for dag {dag_id!r}")
-            flow = dag_id
-        _DAG_FLOWS.put((self.backend.root, dag_id), flow)
+            raise NotFound(f"no flow for dag {dag_id!r}")
         return flow
-
-    def _flow_from_scan(self, dag_id: str) -> str | None:
-        """A renamed flow: look at one run of each flow (a flow keeps its dag_id across runs)."""
-        for name in self.flow_names():
-            ds = FlowDatastore(name, self.backend)
-            for run_id in reversed(ds.run_ids()):
-                meta = self.run_meta(name, run_id)
-                if meta is not None:
-                    if meta.get("dag_id") == dag_id:
-                        return name
-                    break
-        return None
 
     # -- runs ------------------------------------------------------------------------------
     def run_meta(self, flow_name: str, run_id: str) -> dict[str, Any] | None:
-        key = (self.backend.root, flow_name, run_id)
-        cached = _RUNS.get(key)
-        if cached is not None:
-            return cached
         try:
-            meta = self.flow(flow_name).read_run(run_id)
+            return self.reader.run(valid(flow_name, "flow name"), run_id)
         except (InvalidIdError, ValueError):
             return None
         except CorruptRecordError as exc:  # shown as such, never a 500, never hides other runs
             return {"flow_name": flow_name, "run_id": run_id, "status": CORRUPT, "status_reason": str(exc)}
-        if meta is not None and meta.get("status") != RUNNING and meta.get("finished_at"):
-            _RUNS.put(key, meta)
-        return meta
 
     def runs(self, flow_name: str, dag_id: str | None = None, tag: str | None = None) -> list[dict[str, Any]]:
         """Runs of a flow newest first, optionally only those of one DAG or carrying ``tag``."""
-        out = []
-        for run_id in self.flow(flow_name).run_ids():
-            meta = self.run_meta(flow_name, run_id)
-            if meta is None:
-                continue
-            meta = {**meta, "run_id": run_id, "flow_name": flow_name}
-            meta.setdefault("dag_id", flow_name)
-            if dag_id is not None and meta.get("dag_id") != dag_id:
-                continue
-            if tag and tag not in (meta.get("tags") or []):
-                continue
-            meta["duration_s"] = duration_s(meta.get("created_at"), meta.get("finished_at"))
-            out.append(meta)
-        out.sort(key=lambda m: (str(m.get("created_at") or ""), m["run_id"]), reverse=True)
-        return out
+        found = self.reader.runs(valid(flow_name, "flow name"), (tag,) if tag else (), dag_id, keep_corrupt=True)
+        return [_listed(meta, flow_name) for meta in found]
 
     def run(self, dag_id: str, run_id: str) -> tuple[str, str, dict[str, Any]]:
         """``(flow_name, store_run_id, run.json)`` of a run reached through its DAG, else NotFound."""
@@ -272,27 +199,30 @@ class StoreReader:
         return flow_name, rid, meta
 
     # -- steps and tasks -------------------------------------------------------------------
-    def steps(self, flow_name: str, run_id: str) -> list[str]:
-        """Step names, sorted by name (the app orders them by start time from the tasks it reads)."""
-        return self.flow(flow_name).step_names(run_id)
+    def steps(self, flow_name: str, run_id: str, run_meta: dict[str, Any] | None = None) -> list[str]:
+        """Step names in the flow's order (the client's order, the reader's); ``run_meta`` saves a read."""
+        return self.reader.steps(valid(flow_name, "flow name"), run_id, run_meta)
 
     def task_ids(self, flow_name: str, run_id: str, step: str) -> list[str]:
-        ids = self.flow(flow_name).task_ids(run_id, valid(step, "step name"))
-        return [t for t in ids if _is_id(t)]  # in the store's task order
+        return self.reader.task_ids(valid(flow_name, "flow name"), run_id, valid(step, "step name"))
 
     def attempt(self, flow_name: str, run_id: str, step: str, task_id: str, n: int) -> dict[str, Any] | None:
-        key = (self.backend.root, flow_name, run_id, step, task_id, n)
-        cached = _ATTEMPTS.get(key)
-        if cached is not None:
-            return cached
+        """Attempt ``n``'s record; a corrupt one is a record with status ``corrupt`` saying why."""
         try:
-            meta = self.flow(flow_name).read_attempt(run_id, step, task_id, n)
+            meta: Any = self.reader.attempt(flow_name, run_id, step, task_id, n)
         except CorruptRecordError as exc:
-            return {"attempt": n, "status": CORRUPT,
-                    "exception": {"type": "CorruptRecordError", "message": str(exc), "traceback": ""}}  # fmt: skip
-        if meta is not None and meta.get("status") not in (None, RUNNING) and "liveness" not in meta:
-            _ATTEMPTS.put(key, meta)
+            return _corrupt_attempt(n, exc)
         return meta
+
+    def task(self, flow_name: str, run_id: str, step: str, task_id: str) -> TaskSummary:
+        """Summary of one task; NotFound when it has no attempt at all."""
+        step, task_id = valid(step, "step name"), valid(task_id, "task id")
+        found = self.reader.task(valid(flow_name, "flow name"), run_id, step, task_id)
+        if not found.numbers:
+            raise NotFound(f"no task {step}/{task_id}")
+        latest: Any = found.latest if found.error is None else _corrupt_attempt(found.error_attempt, found.error)
+        successful: Any = found.successful
+        return TaskSummary(task_id, found.numbers, latest, successful)
 
     def with_integrity(self, flow_name: str, summary: TaskSummary) -> TaskSummary:
         """The summary with each shown artifact marked ``integrity`` when its blob is missing or corrupt."""
@@ -327,24 +257,6 @@ class StoreReader:
                 return "corrupt: its bytes do not match their checksum"
         _VERIFIED.put(cache_key, True)
         return None
-
-    def task(self, flow_name: str, run_id: str, step: str, task_id: str) -> TaskSummary:
-        """Summary of one task; NotFound when it has no attempt at all."""
-        step, task_id = valid(step, "step name"), valid(task_id, "task id")
-        numbers = self.flow(flow_name).attempts(run_id, step, task_id)
-        if not numbers:
-            raise NotFound(f"no task {step}/{task_id}")
-        summary = TaskSummary(task_id, numbers, None)
-        for n in reversed(numbers):
-            meta = self.attempt(flow_name, run_id, step, task_id, n)
-            if meta is None:
-                continue
-            if summary.latest is None:
-                summary.latest = meta
-            if meta.get("status") == SUCCESS:
-                summary.successful = meta
-                break
-        return summary
 
     def all_attempts(self, flow_name: str, run_id: str, step: str, task_id: str) -> list[dict[str, Any]]:
         summary = self.task(flow_name, run_id, step, task_id)
@@ -399,27 +311,7 @@ class StoreReader:
     # -- comparison ------------------------------------------------------------------------
     def artifact_keys(self, flow_name: str, run_id: str) -> dict[tuple[str, str, str], str]:
         """``(step, task, artifact) -> content key`` over the newest successful attempts."""
-        out: dict[tuple[str, str, str], str] = {}
-        for step in self.steps(flow_name, run_id):
-            if not _is_id(step):
-                continue
-            for task_id in self.task_ids(flow_name, run_id, step):
-                try:
-                    meta = self.task(flow_name, run_id, step, task_id).successful or {}
-                except NotFound:
-                    continue
-                for name, record in (meta.get("artifacts") or {}).items():
-                    if isinstance(record, dict):
-                        out[(step, task_id, str(name))] = str(record.get("key"))
-        return out
-
-
-def _is_id(value: str) -> bool:
-    try:
-        check_id(value)
-    except InvalidIdError:
-        return False
-    return True
+        return self.reader.artifact_keys(valid(flow_name, "flow name"), run_id)
 
 
 def compare(a: dict[tuple[str, str, str], str], b: dict[tuple[str, str, str], str]) -> list[dict[str, Any]]:

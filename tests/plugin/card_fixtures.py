@@ -41,7 +41,9 @@ def _run_with_train(
     """One CardFlow run: start, then train (failed when ``train`` is None; a failed attempt 0
     before the successful one when ``retried``), then end."""
     airflow_run_id = f"manual__2026-11-20T{10 + n:02d}:00:00+00:00_card{n}"
-    run_id = run_fn(ds, airflow_run_id, CARD_FLOW, f"2026-11-20T{10 + n:02d}:00:00+00:00")
+    run_id = run_fn(
+        ds, airflow_run_id, CARD_FLOW, f"2026-11-20T{10 + n:02d}:00:00+00:00", steps=["start", "train", "end"]
+    )
     attempt_fn(ds, run_id, "start", "0", 0, {})
     exc = {"type": "ValueError", "message": "diverged", "traceback": ""}
     if train is None or retried:

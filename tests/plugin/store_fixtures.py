@@ -132,7 +132,7 @@ def _attempt(
 
 
 def _table_flow_run(ds: FlowDatastore, airflow_run_id: str, created: str, scale: float) -> str:
-    run_id = _run(ds, airflow_run_id, "TableFlow", created)
+    run_id = _run(ds, airflow_run_id, "TableFlow", created, steps=["start", "train", "end"])  # as real runs record
     start = {"alpha": ds.save_artifact("alpha", 0.5)}
     _attempt(ds, run_id, "start", "0", 0, start)
     df = pd.DataFrame(
@@ -180,7 +180,7 @@ def build_store(root: str) -> dict[str, Any]:
     ids: dict[str, Any] = {"root": root, **build_table_flow(backend)}
 
     big = FlowDatastore("BigFlow", backend)
-    run = _run(big, BIG_RUN, "BigFlow", "2026-11-27T12:00:00+00:00")
+    run = _run(big, BIG_RUN, "BigFlow", "2026-11-27T12:00:00+00:00", steps=["start", "process", "join"])
     items = ds_items = list(range(BIG_TASKS))
     start = {"items": big.save_artifact("items", ds_items)}
     _attempt(big, run, "start", "0", 0, start, dag_id="BigFlow")

@@ -126,7 +126,8 @@ def test_run_page_shows_every_preview_kind(airflow_server):
         "cpu=2, memory=4096",
     ):
         assert text in page, text
-    # steps in the order they ran, the retried step shows its newest attempt and a log link
+    # steps in the flow's order (run.json's steps, as the client lists them), the retried step shows
+    # its newest attempt and a log link
     assert page.index(">start <") < page.index(">train <") < page.index(">end <")
     assert f"/dags/TableFlow/runs/{quote(RUN_A, safe='')}/tasks/train?try_number=2" in page
     data = s.get(f"{P}/api/dags/TableFlow/runs/{s.ids['run_a']}").json()

@@ -1,7 +1,7 @@
 """The plugin follows changes to finished runs: a cleared-and-rerun task, tags added afterwards.
 
-Finished ``run.json`` files are cached by the api-server's plugin, but only for
-``queries.METADATA_TTL_S`` seconds; the clock is moved forward here instead of sleeping.
+Finished ``run.json`` files are cached by the api-server's plugin (the store reader's cache), but
+only for ``METADATA_TTL_S`` seconds; the clock is moved forward here instead of sleeping.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from store_fixtures import build_table_flow
 
-from airflow_ml_provider.datastore import FlowDatastore, LocalBackend
+from airflow_ml_provider.datastore import FlowDatastore, LocalBackend, reader
 from airflow_ml_provider.plugin import queries
 from airflow_ml_provider.plugin.queries import StoreReader
 
@@ -18,8 +18,8 @@ from airflow_ml_provider.plugin.queries import StoreReader
 def later(monkeypatch: pytest.MonkeyPatch):
     """``later()`` moves the plugin's clock past the metadata TTL."""
     offset = [0.0]
-    real = queries.time.monotonic
-    monkeypatch.setattr(queries.time, "monotonic", lambda: real() + offset[0])
+    real = reader.time.monotonic
+    monkeypatch.setattr(reader.time, "monotonic", lambda: real() + offset[0])
 
     def advance() -> None:
         offset[0] += queries.METADATA_TTL_S + 1
