@@ -6,6 +6,8 @@ import pytest
 
 from airflow_ml_provider.graph import build_graph
 from airflow_ml_provider.runtime.topology import (
+    check_task_id,
+    child_task_ids,
     foreach_path,
     format_task_id,
     legacy_foreach_path,
@@ -46,3 +48,12 @@ def test_parents_inside_and_across_a_foreach() -> None:
     assert parent_tasks(GRAPH, "end", "10", None) == [("outer_join", "9")]
     with pytest.raises(ValueError, match="needs its foreach"):
         parent_tasks(GRAPH, "outer_join", "9", None)
+
+
+def test_a_split_names_its_children_and_a_wrong_id_is_refused() -> None:
+    assert child_task_ids(GRAPH, "fan", "5", 2) == ["6-0", "6-1"]
+    assert child_task_ids(GRAPH, "outer_body", "6-1", 3) == ["7-1-0", "7-1-1", "7-1-2"]
+    check_task_id(GRAPH, "inner_body", "7-1-2")
+    for step, task_id in (("start", "0"), ("inner_body", "7-1"), ("left", "3"), ("end", "10-1")):
+        with pytest.raises(ValueError, match="not a task id"):
+            check_task_id(GRAPH, step, task_id)

@@ -11,6 +11,7 @@ step and all that depends on it are recomputed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from airflow_ml_provider.datastore import SUCCESS, FlowDatastore
@@ -134,11 +135,22 @@ def _blob_problem(store: FlowDatastore, origin: dict[str, Any], parents: list[di
     return None
 
 
-def cloned_meta(base: dict[str, Any], origin: dict[str, Any]) -> dict[str, Any]:
-    """Attempt metadata for a reused task: the origin's artifacts, foreach info and switch decision, by reference."""
+def cloned_meta(
+    base: dict[str, Any],
+    origin: dict[str, Any],
+    foreach_stack: list[dict[str, Any]],
+    child_task_ids: Callable[[int], list[str]],
+) -> dict[str, Any]:
+    """Attempt metadata for a reused task: the origin's artifacts, foreach info and switch decision, by reference.
+
+    Task ids are this run's (``foreach_stack``, ``child_task_ids(num_splits)`` of a split): the
+    origin's may differ (other step ordinals, or the old id scheme).
+    """
     meta = {**base, "status": SUCCESS, "artifacts": origin.get("artifacts", {}), "new_artifacts": []}
-    for key in ("foreach", "foreach_stack", "switch"):  # a reused switch keeps its decision
-        if key in origin:
-            meta[key] = origin[key]
+    if "switch" in origin:  # a reused switch keeps its decision
+        meta["switch"] = origin["switch"]
+    meta["foreach_stack"] = foreach_stack
+    if origin.get("foreach"):
+        meta["foreach"] = {**origin["foreach"], "task_ids": child_task_ids(int(origin["foreach"]["num_splits"]))}
     meta["cloned_from"] = f"{origin['run_id']}/{origin['step']}/{origin['task_id']}/{origin['attempt']}"
     return meta

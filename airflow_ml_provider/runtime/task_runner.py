@@ -35,7 +35,7 @@ from airflow_ml_provider.runtime.resume import cloned_meta, reusable_attempt
 from airflow_ml_provider.runtime.step_guards import has_fallback, is_fallback, step_timeout
 from airflow_ml_provider.runtime.switch import switch_record
 from airflow_ml_provider.runtime.task_inputs import TaskInputs
-from airflow_ml_provider.runtime.topology import foreach_path, task_id_for
+from airflow_ml_provider.runtime.topology import check_task_id, child_task_ids
 
 
 class StepFailed(RuntimeError):
@@ -83,9 +83,7 @@ class TaskRunner(TaskInputs):
         self.graph: FlowGraph = build_graph(self.flow_cls)
         if inv.step not in self.graph.nodes:
             raise ValueError(f"flow {inv.flow_class} has no step {inv.step!r}")
-        path = foreach_path(inv.task_id)
-        if task_id_for(self.graph, inv.step, path) != inv.task_id or len(path) != self.graph.foreach_depth(inv.step):
-            raise ValueError(f"{inv.task_id!r} is not a task id of step {inv.step!r} (see runtime/topology.py)")
+        check_task_id(self.graph, inv.step, inv.task_id)
         self.node = self.graph[inv.step]
         self._input_cache: dict[int, Any] = {}
 
@@ -165,14 +163,7 @@ class TaskRunner(TaskInputs):
                 self.store, self.graph, self.ctx.origin_run_id, self.ctx.resume_step, inv.step, inv.task_id, parents
             )
             if origin is not None:
-                meta = cloned_meta(base, origin)
-                # ids as this run numbers them (the origin's may differ: other ordinals, old scheme)
-                meta["foreach_stack"] = self._foreach_stack(parents)
-                if "foreach" in meta:
-                    meta["foreach"] = {
-                        **meta["foreach"],
-                        "task_ids": self._child_task_ids(meta["foreach"]["num_splits"]),
-                    }
+                meta = cloned_meta(base, origin, self._foreach_stack(parents), self._child_task_ids)
                 log(f"reused {meta['cloned_from']} from origin run {self.ctx.origin_run_id} (no data copied)")
                 self._finish(meta, started)
                 return meta
@@ -311,9 +302,7 @@ class TaskRunner(TaskInputs):
         return {"var": var, "num_splits": count, "task_ids": task_ids, "values": values}
 
     def _child_task_ids(self, count: int) -> list[str]:
-        """Ids of the tasks this foreach split fans out to: its body step's, one level deeper."""
-        body, path = self.node.out_funcs[0], foreach_path(self.inv.task_id)
-        return [task_id_for(self.graph, body, (*path, i)) for i in range(count)]
+        return child_task_ids(self.graph, self.inv.step, self.inv.task_id, count)
 
     def _failed(self, base: dict[str, Any], flow: FlowSpec | None, exc: BaseException) -> dict[str, Any]:
         if isinstance(exc, StoreError):  # the store, not the user's code: one line says it all

@@ -52,6 +52,19 @@ def legacy_foreach_path(task_id: str) -> ForeachPath:
     return tuple(int(p) for p in task_id.split("-"))
 
 
+def check_task_id(graph: FlowGraph, step: str, task_id: str) -> None:
+    """Raise ValueError unless ``task_id`` names a task of ``step`` (a mistyped ``--task-id``)."""
+    path = foreach_path(task_id)
+    if task_id_for(graph, step, path) != task_id or len(path) != graph.foreach_depth(step):
+        raise ValueError(f"{task_id!r} is not a task id of step {step!r} (see runtime/topology.py)")
+
+
+def child_task_ids(graph: FlowGraph, split: str, task_id: str, count: int) -> list[str]:
+    """Ids of the ``count`` tasks foreach split task ``split/task_id`` fans out to (its body step's)."""
+    body, path = graph[split].out_funcs[0], foreach_path(task_id)
+    return [task_id_for(graph, body, (*path, i)) for i in range(count)]
+
+
 def parent_tasks(graph: FlowGraph, step: str, task_id: str, split_task_ids: list[str] | None) -> list[tuple[str, str]]:
     """``(step, task_id)`` of every parent; ``split_task_ids`` are a closed foreach's children."""
     node = graph[step]
