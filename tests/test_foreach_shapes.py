@@ -147,7 +147,7 @@ def test_nested_foreach_values_and_join_order(nested: AirflowRun) -> None:
 
     # innermost joins: one per (dataset, model), inputs in grid order with their full foreach paths
     join_grid = run["join_grid"].tasks()
-    assert [t.id for t in join_grid] == [f"{di}-{mi}" for di, _, mi, _ in MODEL_PATHS]
+    assert [t.id for t in join_grid] == [f"8-{di}-{mi}" for di, _, mi, _ in MODEL_PATHS]
     for task, (di, d, mi, m) in zip(join_grid, MODEL_PATHS, strict=True):
         assert task.data.scores == [110 * p for p in GRID]
         assert task.data.paths == [[(di, d), (mi, m), (gi, p)] for gi, p in enumerate(GRID)]
@@ -156,7 +156,7 @@ def test_nested_foreach_values_and_join_order(nested: AirflowRun) -> None:
 
     # the static branch inside the innermost body joined once per grid point
     merges = run["merge"].tasks()
-    expected_ids = [f"{di}-{mi}-{gi}" for di, _, mi, _ in MODEL_PATHS for gi in range(len(GRID))]
+    expected_ids = [f"7-{di}-{mi}-{gi}" for di, _, mi, _ in MODEL_PATHS for gi in range(len(GRID))]
     assert [t.id for t in merges] == expected_ids
     assert [t.data.score for t in merges] == [110 * p for _ in MODEL_PATHS for p in GRID]
     assert [t.index for t in merges] == [gi for _ in MODEL_PATHS for gi in range(len(GRID))]
