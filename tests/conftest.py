@@ -27,6 +27,7 @@ LOCAL_RUN_MODULES = {
     "tests/test_faults.py", "tests/test_store_contract.py", "tests/test_task_logs.py",
     "tests/service/test_versions.py", "tests/service/test_serve_basic.py", "tests/cards/test_card_runs.py",
     "tests/test_slim_step_env.py", "tests/test_warm_start.py", "tests/test_runner_death.py",
+    "tests/test_unique_task_ids.py",
 }  # fmt: skip
 _AIRFLOW_FIXTURES = {"airflow_home", "dags_folder", "airflow_server", "stack"}
 _S3_FIXTURES = {"moto_server", "s3_env", "bucket", "raw_s3", "fault_proxy"}

@@ -70,7 +70,7 @@ def test_foreach_flow_maps_a_multi_step_body_in_order(examples):
     summary = run.data.summary
     assert list(summary.region) == regions and int(summary["count"].sum()) == 400
     tasks = run["summarise"].tasks()
-    assert [t.id for t in tasks] == ["0", "1", "2", "3"]
+    assert [t.id for t in tasks] == ["3-0", "3-1", "3-2", "3-3"]
     assert [t.data.region for t in tasks] == regions
     assert [t.index for t in tasks] == [0, 1, 2, 3]
     sales = run["start"].task.data.sales

@@ -67,11 +67,11 @@ def test_run_uses_its_packaged_code_after_the_file_changes(tmp_path):
     key = store_package(store, str(folder / "pack_flow.py"))
     _write(folder, "v2")  # the dags folder changes after the run started
     (folder / "notes.txt").unlink()
-    inv = StepInvocation("pack_flow.py", "PackFlow", "start", "run1", code_package=key)
+    inv = StepInvocation("pack_flow.py", "PackFlow", "start", "run1", "1", code_package=key)
     env = airflow_env(AIRFLOW__ML_PROVIDER__ARTIFACT_ROOT=str(root))
     proc = subprocess.run(inv.argv(sys.executable), env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    meta = store.latest_attempt("run1", "start", "0")
+    meta = store.latest_attempt("run1", "start", "1")
     assert store.load_artifact(meta["artifacts"]["version"]) == "v1"
     assert store.load_artifact(meta["artifacts"]["notes"]) == "shipped notes"
     assert store.read_run("run1")["code_hash"] == key

@@ -51,7 +51,7 @@ def test_every_step_is_a_kubernetes_pod_operator(dagbag):
 def test_pod_spec_carries_resources_placement_and_identity(dagbag):
     dag = dagbag.dags["PodFlow"]
     mapped = dag.task_dict["train"]
-    op = mapped.unmap({"foreach_task_id": "1"})
+    op = mapped.unmap({"foreach_task_id": "2-1"})  # start (ordinal 1) returned ["2-0", "2-1"]
     assert op.execution_timeout == timedelta(minutes=31)  # @timeout(minutes=30), + 60 s for the step to stop itself
     context = _context(op, map_index=1)
     op.prepare(context, "kubernetes")
@@ -78,7 +78,7 @@ def test_pod_spec_carries_resources_placement_and_identity(dagbag):
     assert container.command == ["python"]
     args = container.args
     assert args[:3] == ["-m", "airflow_ml_provider.runtime", "step"]
-    assert args[args.index("--task-id") + 1] == "1" and args[args.index("--step") + 1] == "train"
+    assert args[args.index("--task-id") + 1] == "2-1" and args[args.index("--step") + 1] == "train"
     assert ":" not in args[args.index("--run-id") + 1]
     # no credentials in clear text anywhere in the spec
     assert "AWS_SECRET_ACCESS_KEY" not in json.dumps(pod.to_dict(), default=str)
@@ -119,14 +119,14 @@ def test_pod_command_runs_as_a_local_process(dagbag, artifact_root):
         cwd=str(Path(sys.executable).parent),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "start/0 attempt 0: success" in proc.stdout
+    assert "start/1 attempt 0: success" in proc.stdout
     assert "import airflow" not in proc.stdout
     from airflow_ml_provider.client import Task
 
-    task = Task("PodFlow/manual__pod-command-test/start/0", _namespace_check=False)  # its run names its user
+    task = Task("PodFlow/manual__pod-command-test/start/1", _namespace_check=False)  # its run names its user
     assert task.data.items == [1, 2]
-    assert task.metadata["foreach"]["task_ids"] == ["0", "1"]
-    assert op.control_value(op.invocation(context), {}) == ["0", "1"]
+    assert task.metadata["foreach"]["task_ids"] == ["2-0", "2-1"]  # train's tasks
+    assert op.control_value(op.invocation(context), {}) == ["2-0", "2-1"]
 
 
 def test_step_process_does_not_import_airflow(tmp_path):

@@ -133,8 +133,8 @@ def test_sigkill_of_a_step_is_a_recorded_failed_attempt(project: Path) -> None:
     slow = run["slow"].task
     assert slow.status == "failed" and slow.exception["type"] == "StepInterrupted"
     assert "SIGKILL" in slow.exception["message"]
-    assert run.status == "failed" and "slow/0 failed" in run.status_reason
-    assert "Traceback" not in out.split("KillFlow run")[-1].split("[slow/0]")[0]
+    assert run.status == "failed" and "slow/2 failed" in run.status_reason
+    assert "Traceback" not in out.split("KillFlow run")[-1].split("[slow/2]")[0]
 
 
 def test_a_segfaulting_step_says_so_in_its_record_and_its_stderr(project: Path) -> None:

@@ -141,13 +141,13 @@ def test_nested_foreach_values_and_join_order(nested: AirflowRun) -> None:
 
     # middle joins: one per dataset, inputs in model order
     join_models = run["join_models"].tasks()
-    assert [t.id for t in join_models] == ["0", "1"]
+    assert [t.id for t in join_models] == ["9-0", "9-1"]
     assert [t.data.model_order for t in join_models] == [MODELS["d0"], MODELS["d1"]]
     assert [t.data.dataset for t in join_models] == ["d0", "d1"]
 
     # innermost joins: one per (dataset, model), inputs in grid order with their full foreach paths
     join_grid = run["join_grid"].tasks()
-    assert [t.id for t in join_grid] == [f"{di}-{mi}" for di, _, mi, _ in MODEL_PATHS]
+    assert [t.id for t in join_grid] == [f"8-{di}-{mi}" for di, _, mi, _ in MODEL_PATHS]
     for task, (di, d, mi, m) in zip(join_grid, MODEL_PATHS, strict=True):
         assert task.data.scores == [110 * p for p in GRID]
         assert task.data.paths == [[(di, d), (mi, m), (gi, p)] for gi, p in enumerate(GRID)]
@@ -156,7 +156,7 @@ def test_nested_foreach_values_and_join_order(nested: AirflowRun) -> None:
 
     # the static branch inside the innermost body joined once per grid point
     merges = run["merge"].tasks()
-    expected_ids = [f"{di}-{mi}-{gi}" for di, _, mi, _ in MODEL_PATHS for gi in range(len(GRID))]
+    expected_ids = [f"7-{di}-{mi}-{gi}" for di, _, mi, _ in MODEL_PATHS for gi in range(len(GRID))]
     assert [t.id for t in merges] == expected_ids
     assert [t.data.score for t in merges] == [110 * p for _ in MODEL_PATHS for p in GRID]
     assert [t.index for t in merges] == [gi for _ in MODEL_PATHS for gi in range(len(GRID))]
@@ -180,13 +180,13 @@ def test_nested_foreach_fan_in_counts_in_airflow(nested: AirflowRun) -> None:
 
 
 def test_nested_foreach_map_labels_name_the_item(nested: AirflowRun) -> None:
-    assert nested.labels("per_dataset") == ["0: 'd0'", "1: 'd1'"]
-    assert nested.labels("per_model") == ["0-0: 'm0'", "0-1: 'm1'", "0-2: 'm2'", "1-0: 'm0'"]
-    fit_labels = [f"{di}-{mi}-{gi}: {p}" for di, _, mi, _ in MODEL_PATHS for gi, p in enumerate(GRID)]
-    assert nested.labels("fit") == fit_labels
-    assert nested.labels("score_a") == fit_labels and nested.labels("merge") == fit_labels
-    assert nested.labels("join_grid") == [f"{di}-{mi}: {m!r}" for di, _, mi, m in MODEL_PATHS]
-    assert nested.labels("join_models") == ["0: 'd0'", "1: 'd1'"]
+    assert nested.labels("per_dataset") == ["2-0: 'd0'", "2-1: 'd1'"]  # "<task id>: <item>"
+    assert nested.labels("per_model") == ["3-0-0: 'm0'", "3-0-1: 'm1'", "3-0-2: 'm2'", "3-1-0: 'm0'"]
+    fit_paths = [(f"{di}-{mi}-{gi}", p) for di, _, mi, _ in MODEL_PATHS for gi, p in enumerate(GRID)]
+    for step, ordinal in (("fit", 4), ("score_a", 5), ("merge", 7)):
+        assert nested.labels(step) == [f"{ordinal}-{path}: {p}" for path, p in fit_paths], step
+    assert nested.labels("join_grid") == [f"8-{di}-{mi}: {m!r}" for di, _, mi, m in MODEL_PATHS]
+    assert nested.labels("join_models") == ["9-0: 'd0'", "9-1: 'd1'"]
 
 
 # -- foreach in a branch, multi-step body with a branch + join, foreach of one item ---------------
@@ -202,12 +202,12 @@ def test_branch_foreach_multi_step_body_values_and_order(shapes: AirflowRun) -> 
     assert join.data.indexes == [0, 1, 2]
     assert join.data.rejoined == [(0, "a"), (1, "bb"), (2, "ccc")]  # self.index/self.input after a static join
     assert join.data.stacks == [[(i, 3, item)] for i, item in enumerate(["a", "bb", "ccc"])]
-    for step in ("prep", "left", "right", "rejoin", "post"):
+    for step, ordinal in (("prep", 4), ("left", 6), ("right", 7), ("rejoin", 9), ("post", 10)):
         tasks = run[step].tasks()
-        assert [t.id for t in tasks] == ["0", "1", "2"], step
+        assert [t.id for t in tasks] == [f"{ordinal}-{i}" for i in range(3)], step
         assert [t.index for t in tasks] == [0, 1, 2], step
     assert [t.data.pair for t in run["rejoin"].tasks()] == [(1, "A"), (2, "BB"), (3, "CCC")]
-    assert [t.id for t in run["solo_body"].tasks()] == ["0"]
+    assert [t.id for t in run["solo_body"].tasks()] == ["5-0"]
     assert run["solo_join"].task.data.solos == ["only@0+100"]
 
 
@@ -217,11 +217,10 @@ def test_branch_foreach_fan_in_counts_and_labels(shapes: AirflowRun) -> None:
         "join_items": 1, "solo_branch": 1, "solo_body": 1, "solo_join": 1, "join_branches": 1, "end": 1,
     }  # fmt: skip
     assert {ti["state"] for ti in shapes.tis} == {"success"}
-    labels = ["0: 'a'", "1: 'bb'", "2: 'ccc'"]
-    for step in ("prep", "left", "right", "rejoin", "post"):
+    for step, ordinal in (("prep", 4), ("left", 6), ("right", 7), ("rejoin", 9), ("post", 10)):
         assert [ti["map_index"] for ti in shapes.of(step)] == [0, 1, 2], step
-        assert shapes.labels(step) == labels, step
-    assert [(ti["map_index"], ti["label"]) for ti in shapes.of("solo_body")] == [(0, "0: 'only'")]
+        assert shapes.labels(step) == [f"{ordinal}-0: 'a'", f"{ordinal}-1: 'bb'", f"{ordinal}-2: 'ccc'"], step
+    assert [(ti["map_index"], ti["label"]) for ti in shapes.of("solo_body")] == [(0, "5-0: 'only'")]
     assert [ti["map_index"] for ti in shapes.of("join_items")] == [-1]
 
 
@@ -268,12 +267,12 @@ def test_a_failing_item_fails_the_run_and_keeps_its_map_label(limits: AirflowRun
     assert [(ti["map_index"], ti["state"]) for ti in body] == [(0, "success"), (1, "failed"), (2, "success")]
     assert limits.states()["item_join"] == {"upstream_failed"}
     run = limits.client_run()
-    failed = run["item_body"]["1"]
+    failed = run["item_body"]["9-1"]
     assert not failed.successful and "item 1 (boom) is broken" in failed.exception["message"]
     assert "item 1 (boom) is broken" in limits.task_log("item_body")
     assert [t.data.value for t in run["item_body"].tasks() if t.successful] == ["ok", "fine"]
     # the label is what a user looks for in the grid, above all on the failed task
-    assert [ti["label"] for ti in body] == ["0: 'ok'", "1: 'boom'", "2: 'fine'"]
+    assert [ti["label"] for ti in body] == ["9-0: 'ok'", "9-1: 'boom'", "9-2: 'fine'"]
 
 
 # -- wide foreach and lazy join inputs, local mode ---------------------------------------------------
@@ -305,7 +304,7 @@ def test_wide_foreach_locally_with_lazy_join_inputs(tmp_path: Path) -> None:
         assert run.successful
         body = run["body"].tasks()
         assert len(body) == WIDTH
-        assert [t.id for t in body] == [str(i) for i in range(WIDTH)]
+        assert [t.id for t in body] == [f"2-{i}" for i in range(WIDTH)]
         join = run["join"].task.data
         assert join.n_inputs == WIDTH
         assert join.order == [f"item{i}" for i in range(WIDTH)]  # foreach order, not "0, 1, 10, 100, ..."

@@ -86,9 +86,9 @@ def test_pod_commands_run_against_s3_and_chain(s3_root, monkeypatch, airflow_hom
     assert [s.secret_ref.name for s in pod.spec.containers[0].env_from] == ["ml-s3"]
     done = _run_pod(pod, secret_env)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert start.control_value(start.invocation(ctx), {}) == ["0", "1"]
+    assert start.control_value(start.invocation(ctx), {}) == ["2-0", "2-1"]
 
-    train = _operator(dag, "train", "1")
+    train = _operator(dag, "train", "2-1")
     tctx = _context(train, map_index=1)
     train.prepare(tctx, "kubernetes")
     tpod = train.build_pod_request_obj(tctx, dry_run=True)
@@ -105,7 +105,7 @@ def test_pod_commands_run_against_s3_and_chain(s3_root, monkeypatch, airflow_hom
     set_artifact_root(root)
     namespace(None)  # the run was triggered by alice
     try:
-        task = Task(f"PodFlow/{start.invocation(ctx).run_id}/train/1")
+        task = Task(f"PodFlow/{start.invocation(ctx).run_id}/train/2-1")
         assert task.data.mode == "fast" and task.data.items == [1, 2]
         assert task.metadata["foreach_stack"][0]["index"] == 1
         run_meta = task._store.read_run(task.run_id)
@@ -113,7 +113,7 @@ def test_pod_commands_run_against_s3_and_chain(s3_root, monkeypatch, airflow_hom
         listing = boto3.client("s3", endpoint_url=endpoint).list_objects_v2(
             Bucket=root.split("/")[2], Prefix="ml/PodFlow/runs/"
         )
-        assert any(o["Key"].endswith("train/1/0.json") for o in listing.get("Contents", []))
+        assert any(o["Key"].endswith("train/2-1/0.json") for o in listing.get("Contents", []))
         assert "testing" not in json.dumps(task.metadata)
     finally:
         set_artifact_root(None)

@@ -66,9 +66,9 @@ def test_parents_and_children_follow_the_graph(runs: dict[str, str]) -> None:
     start = run["start"].task
     assert start.parent.id == "start" and start.parent.parent.id == run.id
     work = sorted(start.child_tasks, key=lambda t: t.index)
-    assert [t.pathspec for t in work] == [f"LineageFlow/{run.id}/work/{i}" for i in range(3)]
+    assert [t.pathspec for t in work] == [f"LineageFlow/{run.id}/work/2-{i}" for i in range(3)]
     join = run["join"].task
-    assert sorted(t.id for t in join.parent_tasks) == ["0", "1", "2"]
+    assert sorted(t.id for t in join.parent_tasks) == ["2-0", "2-1", "2-2"]
     assert [t.step_name for t in work[0].child_tasks] == ["join"]
     assert list(run["end"].task.child_tasks) == []
 
@@ -76,7 +76,7 @@ def test_parents_and_children_follow_the_graph(runs: dict[str, str]) -> None:
 def test_origin_pathspec_of_a_resumed_run_and_its_reused_tasks(runs: dict[str, str]) -> None:
     resumed = Run(f"LineageFlow/{runs['second']}")
     assert resumed.origin_pathspec == f"LineageFlow/{runs['first']}"
-    assert resumed["start"].task.origin_pathspec == f"LineageFlow/{runs['first']}/start/0"
+    assert resumed["start"].task.origin_pathspec == f"LineageFlow/{runs['first']}/start/1"
     assert resumed["join"].task.origin_pathspec is None  # the step resumed from ran again
     assert Run(f"LineageFlow/{runs['first']}").origin_pathspec is None
     assert resumed.data.total == 12

@@ -159,7 +159,7 @@ def test_foreach(examples: dict) -> None:
         assert start["sales"].record["serializer"] == "pandas-dataframe"
 
         select = run["select"].tasks()
-        assert [t.id for t in select] == ["0", "1", "2", "3"]
+        assert [t.id for t in select] == ["2-0", "2-1", "2-2", "2-3"]
         assert [t.index for t in select] == [0, 1, 2, 3]
         assert [t.data.region for t in select] == regions  # self.input
         for task, region in zip(select, regions, strict=True):
@@ -324,9 +324,9 @@ def test_current_fields_inside_a_step(semantics: dict) -> None:
     assert fields["flow_name"] == "SemanticsFlow"
     assert fields["run_id"] == semantics["good"]
     assert fields["step_name"] == "start"
-    assert fields["task_id"] == "0"
+    assert fields["task_id"] == "1"
     assert fields["retry_count"] == 0
-    assert fields["pathspec"] == f"SemanticsFlow/{semantics['good']}/start/0"
+    assert fields["pathspec"] == f"SemanticsFlow/{semantics['good']}/start/1"
     assert fields["is_running_flow"] is True
     assert fields["parameter_names"] == ["fail"]
     assert fields["run_type"] == "local"
@@ -608,7 +608,7 @@ def test_cli_shows_why_a_task_failed_and_refuses_bad_names_in_one_line(semantics
 
     shown = cli("show", f"SemanticsFlow/{semantics['bad_id']}")
     assert shown.returncode == 0, shown.stderr
-    assert "task 0 attempt 0: failed\n    KeyError: 'missing-thing'" in shown.stdout
+    assert "task 4 attempt 0: failed\n    KeyError: 'missing-thing'" in shown.stdout
     for args in (("show", "../x"), ("runs", ""), ("show", "SemanticsFlow/"), ("runs", "NoSuchFlow")):
         result = cli(*args)
         assert result.returncode == 1, (args, result.stdout, result.stderr)

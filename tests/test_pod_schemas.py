@@ -48,7 +48,7 @@ def _pod_body(dag, step: str) -> dict:
     from kubernetes.client import ApiClient
 
     task = dag.task_dict[step]
-    op = task.unmap({"foreach_task_id": "1"}) if task.is_mapped else task
+    op = task.unmap({"foreach_task_id": "1-1"}) if task.is_mapped else task  # foreach path (1,)
     ti = SimpleNamespace(dag_id=op.dag_id, task_id=op.task_id, try_number=2, map_index=1 if task.is_mapped else -1)
     dag_run = SimpleNamespace(run_type="manual", triggering_user_name="alice", conf={})
     context = {"ti": ti, "run_id": RUN_ID, "dag_run": dag_run, "params": {"alpha": 0.5}, "dag": dag}

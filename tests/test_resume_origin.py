@@ -150,7 +150,7 @@ def test_resume_does_not_reuse_an_attempt_whose_blob_is_damaged(tmp_path: Path, 
     assert first.returncode == 0, first.stdout + first.stderr
     (origin,) = (p.name for p in (root / "ResumeBlobFlow" / "runs").iterdir())
     store = FlowDatastore("ResumeBlobFlow", get_backend(str(root)))
-    key = store.latest_attempt(origin, "start", "0")["artifacts"]["x"]["key"]
+    key = store.latest_attempt(origin, "start", "1")["artifacts"]["x"]["key"]
     blob = root / store.blob_path(key)
     if damage == "corrupt":
         data = bytearray(blob.read_bytes())
@@ -161,11 +161,11 @@ def test_resume_does_not_reuse_an_attempt_whose_blob_is_damaged(tmp_path: Path, 
     resumed = flow("resume", "--origin-run-id", origin)
     notes = [line for line in resumed.stdout.splitlines() if "not reusing" in line]
     assert len(notes) == 1, resumed.stdout + resumed.stderr
-    assert f"not reusing start/0 of run {origin}, running it again: artifact 'x'" in notes[0]
+    assert f"not reusing start/1 of run {origin}, running it again: artifact 'x'" in notes[0]
     assert key in notes[0] and ("corrupt" if damage == "corrupt" else "missing") in notes[0]
     assert "reused" not in resumed.stdout, "end must run again: its parent was not reused"
     (new_run,) = (p.name for p in (root / "ResumeBlobFlow" / "runs").iterdir() if p.name != origin)
-    start = store.latest_attempt(new_run, "start", "0")
+    start = store.latest_attempt(new_run, "start", "1")
     assert start["status"] == "success" and not start.get("cloned_from")
     # A corrupt blob was deleted when resume found it, so the rerun stored the same bytes again:
     # the resumed run, and the origin run that shares the key, read good values.
@@ -200,4 +200,4 @@ def test_resume_on_s3_reuses_the_origins_steps_with_warm_start(tmp_path: Path, b
     output = resumed.stdout + resumed.stderr
     assert resumed.returncode == 0, output[-3000:]
     assert "ReferenceError" not in output and "Traceback" not in output, output[-3000:]
-    assert f"reused {origin}/start/0/0" in resumed.stdout and f"reused {origin}/end/0/0" in resumed.stdout
+    assert f"reused {origin}/start/1/0" in resumed.stdout and f"reused {origin}/end/2/0" in resumed.stdout

@@ -143,7 +143,7 @@ def test_a_flow_runs_step_by_step_in_the_slim_environment(slim_python, s3_root, 
     from airflow.dag_processing.dagbag import DagBag
 
     dag = DagBag(dag_folder=str(ROOT / "tests" / "flows" / "pod_flow.py")).dags["PodFlow"]
-    tasks = [("start", None, -1), ("train", "0", 0), ("train", "1", 1), ("join", None, -1), ("end", None, -1)]
+    tasks = [("start", None, -1), ("train", "2-0", 0), ("train", "2-1", 1), ("join", None, -1), ("end", None, -1)]
     pods = []
     for task_id, foreach_task_id, map_index in tasks:  # each pod built when its upstream has run
         pods.append(_pod(dag, task_id, foreach_task_id, map_index))

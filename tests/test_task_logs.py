@@ -116,24 +116,24 @@ def store(tmp_path: Path):
 
 
 def _check_log_flow(run_id: str, console: str) -> None:
-    start = Task(f"LogFlow/{run_id}/start/0")
+    start = Task(f"LogFlow/{run_id}/start/1")
     assert "hello from start\n" in start.stdout
     assert "from a child process\n" in start.stdout  # fd 1 of a subprocess is captured too
     assert "warning from start\n" in start.stderr and "raw fd 2 write\n" in start.stderr
     assert "hello from start" not in start.stderr and "warning from start" not in start.stdout
-    assert "[start/0]" not in start.stdout  # the runner's console prefix is not part of the log
+    assert "[start/1]" not in start.stdout  # the runner's console prefix is not part of the log
     lines = list(start.loglines("stdout"))
     assert all(isinstance(at, datetime) and at.tzinfo is not None for at, _ in lines)
     stamp = next(at for at, line in lines if line == "hello from start")
     assert abs(datetime.now(timezone.utc) - stamp) < timedelta(minutes=5)
     assert [at for at, _ in lines] == sorted(at for at, _ in lines)
     assert start.stdout_size == len(start.stdout.encode())
-    for task_id, item in (("0", "a"), ("1", "b")):
+    for task_id, item in (("2-0", "a"), ("2-1", "b")):
         each = Task(f"LogFlow/{run_id}/each/{task_id}")
         assert f"item {item}\n" in each.stdout and "unicode: \u5e74\n" in each.stdout
     # the console still shows every line, prefixed by the runner, as before
-    assert "[start/0] hello from start" in console and "[start/0] warning from start" in console
-    assert "[start/0] from a child process" in console and "[each/1] item b" in console
+    assert "[start/1] hello from start" in console and "[start/1] warning from start" in console
+    assert "[start/1] from a child process" in console and "[each/2-1] item b" in console
     # a failed attempt keeps its own log, traceback included; the retry has its own
     flaky = Flow("LogFlow")[run_id]["flaky"].task
     first, second = flaky.attempts()
@@ -153,24 +153,24 @@ def test_local_run_stores_stdout_and_stderr_per_attempt(store: Path, warm: str) 
 def test_logs_and_dump_cli(store: Path) -> None:
     root = str(store / "store")
     run_id = _run_id(_run(store, root, "run"))
-    out = _run(store, root, "logs", f"{run_id}/start/0")
+    out = _run(store, root, "logs", f"{run_id}/start/1")
     assert out.returncode == 0, out.stderr
     assert "hello from start\n" in out.stdout and "warning from start\n" in out.stdout
-    assert f"Dumping logs of run_id={run_id} step=start task_id=0" in out.stderr
-    only_err = _run(store, root, "logs", f"{run_id}/start/0", "--stderr")
+    assert f"Dumping logs of run_id={run_id} step=start task_id=1" in out.stderr
+    only_err = _run(store, root, "logs", f"{run_id}/start/1", "--stderr")
     assert "warning from start" in only_err.stdout and "hello from start" not in only_err.stdout
     step = _run(store, root, "logs", f"{run_id}/each", "--stdout", "--timestamps")
     assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} item a$", step.stdout, re.M), step.stdout
     assert "item b" in step.stdout and step.stderr.count("Dumping logs of") == 2
-    first = _run(store, root, "logs", f"{run_id}/flaky/0", "--attempt", "0", "--stderr")
+    first = _run(store, root, "logs", f"{run_id}/flaky/4", "--attempt", "0", "--stderr")
     assert "ValueError: first attempt fails on purpose" in first.stdout
-    dump = _run(store, root, "dump", f"{run_id}/end/0")
+    dump = _run(store, root, "dump", f"{run_id}/end/5")
     assert dump.returncode == 0, dump.stderr
     assert "answer [size: " in dump.stdout and "type: int] = 42" in dump.stdout
-    assert f"Dumping output of run_id={run_id} step=end task_id=0" in dump.stderr
+    assert f"Dumping output of run_id={run_id} step=end task_id=5" in dump.stderr
     start = _run(store, root, "dump", f"{run_id}/start")
     assert re.search(r"^items \[size: \d+ type: list\] = \['a', 'b'\]$", start.stdout, re.M), start.stdout
-    only = _run(store, root, "dump", f"{run_id}/end/0", "--include", "answer", "--max-value-size", "0")
+    only = _run(store, root, "dump", f"{run_id}/end/5", "--include", "answer", "--max-value-size", "0")
     assert only.stdout.strip().endswith("= < artifact too large >") and "items" not in only.stdout
     missing = _run(store, root, "logs", f"{run_id}/nope")
     assert missing.returncode == 1 and missing.stderr.strip() == f"error: no step LogFlow/{run_id}/nope"
@@ -202,7 +202,7 @@ def test_running_task_shows_its_log_and_a_killed_attempt_keeps_it(store: Path) -
         output, _ = proc.communicate(timeout=120)
     finally:
         proc.kill()
-    assert proc.returncode == 1 and "[slow/0] early line" in output
+    assert proc.returncode == 1 and "[slow/2] early line" in output
     task = Flow("SlowLogFlow").latest_run["slow"].task
     assert task.status == "failed" and "early line\n" in task.stdout  # killed by @timeout
 
@@ -361,8 +361,8 @@ def test_logs_on_an_s3_root(store: Path, bucket: str, raw_s3) -> None:
     run_id = _run_id(result)
     set_artifact_root(root)
     _check_log_flow(run_id, result.stdout)
-    keys = raw_s3.list_objects_v2(Bucket=bucket, Prefix=f"store/LogFlow/runs/{run_id}/steps/start/0/")
+    keys = raw_s3.list_objects_v2(Bucket=bucket, Prefix=f"store/LogFlow/runs/{run_id}/steps/start/1/")
     names = sorted(k["Key"].rsplit("/", 1)[1] for k in keys["Contents"])
     assert "0.stdout.log" in names and "0.stderr.log" in names
-    cli = _run(store, root, "logs", f"{run_id}/start/0", "--stdout")
+    cli = _run(store, root, "logs", f"{run_id}/start/1", "--stdout")
     assert "hello from start" in cli.stdout

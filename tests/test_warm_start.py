@@ -245,7 +245,7 @@ def test_interrupting_a_local_run_stops_its_steps_and_their_children(
         # The store says what happened: the run failed, the step's attempt was interrupted.
         (run_json,) = (tmp_path / "root").glob("SleeperFlow/runs/*/run.json")
         assert latest_run_says(tmp_path / "root", "SleeperFlow", lambda run: run.status) == "failed"
-        attempt = json.loads((run_json.parent / "steps" / "start" / "0" / "0.json").read_text())
+        attempt = json.loads((run_json.parent / "steps" / "start" / "1" / "0.json").read_text())
         assert attempt["status"] == "failed" and attempt["exception"]["type"] == "StepInterrupted"
         assert "interrupted" in attempt["exception"]["message"]
         deadline = time.monotonic() + 20

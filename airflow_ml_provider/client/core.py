@@ -233,8 +233,12 @@ class Run(RunTagging):
 
     @property
     def end_task(self) -> Task | None:
+        """The end step's one task (its id depends on the graph: ``runtime/topology.py``), or None."""
+        ids = self._store.task_ids(self.id, "end")
+        if not ids:
+            return None
         try:
-            return Task(f"{self.pathspec}/end/0", _namespace_check=False)
+            return Task(f"{self.pathspec}/end/{ids[0]}", _namespace_check=False)
         except KeyError:
             return None
 

@@ -3,7 +3,8 @@
 One task per step, each a :class:`FlowStepOperator`. A foreach split returns its child task ids
 (its XCom value, the only XCom used) and the body's first step is mapped over them; every later
 body step is mapped over the previous one's output (each body task returns its own id), so map
-index i is the i-th item all the way down to the join.
+index i is the i-th item all the way down to the join. A task's own id is its step's ordinal plus
+the foreach path of the id it is mapped over (``runtime/topology.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from airflow_ml_provider.dsl.project import (
 from airflow_ml_provider.graph import FlowGraph, build_graph
 from airflow_ml_provider.operators import FlowStepOperator
 from airflow_ml_provider.runtime.step_guards import backstop_seconds, has_fallback
+from airflow_ml_provider.runtime.topology import step_ordinal
 
 DEFAULT_START = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
@@ -72,6 +74,7 @@ def _task_kwargs(graph: FlowGraph, step: str, shared: dict[str, Any]) -> dict[st
         flow_class=shared["flow_class"],
         step_name=step,
         step_type=node.type,
+        step_ordinal=step_ordinal(graph, step),
         parameter_names=shared["parameter_names"],
         step_resources=effective_resources(decorators),
         kubernetes_conn_id=shared["kubernetes_conn_id"],
@@ -88,7 +91,7 @@ def _task_kwargs(graph: FlowGraph, step: str, shared: dict[str, Any]) -> dict[st
     kwargs["catch_fallback"] = has_fallback(decorators, node.type)
     gates = graph.switch_gates(step)
     if gates:
-        kwargs["switch_gates"] = gates
+        kwargs["switch_gates"] = [(switch, case, step_ordinal(graph, switch)) for switch, case in gates]
     if graph.merges_switch(step):  # the cases that were not chosen end skipped, not failed
         kwargs["trigger_rule"] = "none_failed_min_one_success"
     elif (gates and graph.foreach_depth(step) > 0) or any(

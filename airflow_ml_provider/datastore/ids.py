@@ -44,8 +44,10 @@ def encode_run_id(airflow_run_id: str) -> str:
 
 
 def task_order(task_id: str) -> tuple[int, ...]:
-    """Natural order of task ids (foreach split paths): ``2`` before ``10``, ``3-1`` after ``3``.
+    """Natural order of task ids (``<step ordinal>-<foreach path>``, ``runtime/topology.py``):
+    ``5-2`` before ``5-10``, ``5-3-1`` after ``5-3``; within a step that is foreach order.
 
     The one order every reader shows (client, plugin, CLI); a part that is not a number sorts last.
+    Runs of the old scheme (ids were bare foreach paths) sort the same way.
     """
     return tuple(int(p) if p.isdigit() else 10**9 for p in task_id.split("-"))

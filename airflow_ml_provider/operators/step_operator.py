@@ -34,7 +34,7 @@ from airflow_ml_provider.runtime.command import (
     StepInvocation,
     exit_reason,
 )
-from airflow_ml_provider.runtime.topology import ROOT_TASK
+from airflow_ml_provider.runtime.topology import ForeachPath, foreach_path, format_task_id
 from airflow_ml_provider.user import get_username
 
 
@@ -62,12 +62,13 @@ class FlowStepOperator(KubernetesPodOperator):
         flow_class: str,
         step_name: str,
         step_type: str,
+        step_ordinal: int,
         parameter_names: list[str] | None = None,
         step_resources: dict[str, Any] | None = None,
         foreach_task_id: str | None = None,
         run_tags: list[str] | None = None,
         catch_fallback: bool = False,
-        switch_gates: list[tuple[str, str]] | None = None,
+        switch_gates: list[tuple[str, str, int]] | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("name", f"{flow_class}-{step_name}".lower().replace("_", "-"))
@@ -79,12 +80,13 @@ class FlowStepOperator(KubernetesPodOperator):
         self.flow_class = flow_class
         self.step_name = step_name
         self.step_type = step_type
+        self.step_ordinal = step_ordinal  # its task ids are <ordinal>[-<foreach path>] (runtime/topology.py)
         self.parameter_names = list(parameter_names or [])
         self.step_resources = dict(step_resources or {})
         self.foreach_task_id = foreach_task_id
         self.run_tags = list(run_tags or [])
         self.catch_fallback = catch_fallback  # @catch: a last try that dies gets a fallback attempt
-        # (switch, case) pairs: this task runs only where each switch chose its case (else: skipped)
+        # (switch, case, switch's step ordinal): this task runs only where each switch chose its case (else: skipped)
         self.switch_gates = [tuple(g) for g in switch_gates or []]
         self.do_xcom_push = True  # our return value; the pod's xcom sidecar is never used
 
@@ -114,11 +116,19 @@ class FlowStepOperator(KubernetesPodOperator):
             flow_class=self.flow_class,
             step=self.step_name,
             run_id=run_id,
-            task_id=str(self.foreach_task_id) if self.foreach_task_id is not None else ROOT_TASK,
+            task_id=self.store_task_id(),
             attempt=max(int(ti.try_number) - 1, 0),
             max_retries=int(self.retries or 0),
             code_package=self.code_package(run_id),
         )
+
+    def foreach_path(self) -> ForeachPath:
+        """That of the id this task is mapped over (a split's child or the previous body task), else ()."""
+        return foreach_path(str(self.foreach_task_id)) if self.foreach_task_id is not None else ()
+
+    def store_task_id(self) -> str:
+        """This task's id in the store and in ``current.task_id``."""
+        return format_task_id(self.step_ordinal, self.foreach_path())
 
     def run_conf(self, dag_run: Any) -> dict[str, Any]:
         """Trigger conf: parameter values plus the reserved keys ``resume_from``, ``resume_step``, ``tags``.
@@ -239,8 +249,9 @@ class FlowStepOperator(KubernetesPodOperator):
 
         from airflow_ml_provider.runtime.switch import gate_open
 
-        task_id = str(self.foreach_task_id) if self.foreach_task_id is not None else ROOT_TASK
-        why_not = gate_open(self.store, encode_run_id(context["run_id"]), self.switch_gates, task_id)
+        task_id, path = self.store_task_id(), self.foreach_path()
+        gates = [(switch, case, format_task_id(ordinal, path)) for switch, case, ordinal in self.switch_gates]
+        why_not = gate_open(self.store, encode_run_id(context["run_id"]), gates)
         if why_not is not None:
             if self.foreach_task_id is not None:
                 context["ml_foreach_label"] = f"{task_id}: skipped"

@@ -278,16 +278,19 @@ class StoreReader:
         return len(ids), out
 
     def task_for_map_index(self, flow_name: str, run_id: str, step: str, map_index: int) -> str:
-        """Store task id of an Airflow task instance: ``"0"`` unmapped, else the split path."""
+        """Store task id of an Airflow task instance (``runtime/topology.py``): map index i of a
+        top-level foreach is ``<ordinal>-<i>`` (``<i>`` in old runs); nested ones ask the metadata."""
         ids = self.task_ids(flow_name, run_id, step)
         if not ids:
             raise NotFound(f"no tasks in step {step!r}")
         if map_index < 0:
-            return "0" if "0" in ids else ids[0]
-        guess = str(map_index)
-        if guess in ids and self._map_index_of(flow_name, run_id, step, guess) in (None, map_index):
-            return guess
-        for task_id in ids:  # nested foreach: task ids are split paths, ask the metadata
+            return next((t for t in ids if "-" not in t), ids[0])
+        legacy = str(map_index) in ids  # no mapped task of the current scheme has an id without "-"
+        guesses = [str(map_index)] if legacy else [t for t in ids if t.split("-")[1:] == [str(map_index)]]
+        for guess in guesses:
+            if self._map_index_of(flow_name, run_id, step, guess) in (None, map_index):
+                return guess
+        for task_id in ids:
             if self._map_index_of(flow_name, run_id, step, task_id) == map_index:
                 return task_id
         raise NotFound(f"no task with map index {map_index} in step {step!r}")

@@ -45,7 +45,7 @@ class StepInvocation:
     flow_class: str
     step: str
     run_id: str
-    task_id: str = "0"
+    task_id: str  # runtime/topology.py: <step ordinal>[-<foreach path>]
     attempt: int = 0
     max_retries: int = 0
     code_package: str | None = None
@@ -68,7 +68,7 @@ class StepInvocation:
         parser.add_argument("--flow-class", required=True)
         parser.add_argument("--step", required=True)
         parser.add_argument("--run-id", required=True)
-        parser.add_argument("--task-id", default="0")
+        parser.add_argument("--task-id", required=True)
         parser.add_argument("--attempt", type=int, default=0)
         parser.add_argument("--max-retries", type=int, default=0)
         parser.add_argument(

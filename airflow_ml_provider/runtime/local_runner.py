@@ -32,7 +32,7 @@ from airflow_ml_provider.runtime.heartbeat import Heartbeat
 from airflow_ml_provider.runtime.step_guards import FALLBACK_ATTEMPTS, backstop_seconds, has_fallback
 from airflow_ml_provider.runtime.switch import chosen_case
 from airflow_ml_provider.runtime.task_runner import record_interrupted
-from airflow_ml_provider.runtime.topology import ROOT_TASK
+from airflow_ml_provider.runtime.topology import foreach_path, task_id_for
 from airflow_ml_provider.runtime.warm_start import start_step, terminate
 from airflow_ml_provider.user import get_username
 
@@ -85,22 +85,25 @@ class LocalRunner:
         (a step whose list is empty is skipped, as Airflow skips the cases a switch did not choose)."""
         node = self.graph[step]
         if step == "start":
-            return [ROOT_TASK]
+            return [task_id_for(self.graph, step)]
         split = self.graph.closes_foreach(step)
         if split:
-            return list(self.ran.get(split, []))
-        ids: list[str] = []
-        for parent in node.in_funcs:
-            ran = self.ran.get(parent, [])
-            if self.graph[parent].type == "foreach":
-                for split_task in ran:
-                    meta = self.store.latest_attempt(self.run_id, parent, split_task)
-                    ids.extend(meta["foreach"]["task_ids"] if meta else [])
-            elif self.graph[parent].type == "split-switch":
-                ids.extend(t for t in ran if chosen_case(self.store, self.run_id, parent, t) == step)
-            else:
-                ids.extend(ran)
-        return list(dict.fromkeys(ids))
+            paths = [foreach_path(t) for t in self.ran.get(split, [])]
+        else:
+            paths = []
+            for parent in node.in_funcs:
+                ran = self.ran.get(parent, [])
+                if self.graph[parent].type == "foreach":
+                    for split_task in ran:
+                        meta = self.store.latest_attempt(self.run_id, parent, split_task)
+                        paths.extend(foreach_path(t) for t in (meta["foreach"]["task_ids"] if meta else []))
+                elif self.graph[parent].type == "split-switch":
+                    paths.extend(
+                        foreach_path(t) for t in ran if chosen_case(self.store, self.run_id, parent, t) == step
+                    )
+                else:
+                    paths.extend(foreach_path(t) for t in ran)
+        return [task_id_for(self.graph, step, p) for p in dict.fromkeys(paths)]
 
     @staticmethod
     def _say(line: str) -> None:

@@ -1,19 +1,23 @@
 """Resume: reuse the successful tasks of an origin run instead of recomputing them.
 
-A task is reused when the origin run has a successful attempt for the same step and task id,
-every parent task in this run was itself reused, and the step is neither the named resume step
-nor downstream of it. Reuse writes a new attempt record that points at the origin's blobs
-(``cloned_from``): no artifact bytes are copied. Everything from the first task that fails this
-test onwards runs normally, so a fixed step and all that depends on it are recomputed.
+A task is reused when the origin run has a successful attempt for the same step and foreach
+path (matched by path, not by task id: the origin may number its steps differently, or predate
+step ordinals in task ids, see ``runtime/topology.py``), every parent task in this run was
+itself reused, and the step is neither the named resume step nor downstream of it. Reuse writes
+a new attempt record that points at the origin's blobs (``cloned_from``): no artifact bytes are
+copied. Everything from the first task that fails this test onwards runs normally, so a fixed
+step and all that depends on it are recomputed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from airflow_ml_provider.datastore import SUCCESS, FlowDatastore
 from airflow_ml_provider.errors import MLProviderError
 from airflow_ml_provider.graph import FlowGraph
+from airflow_ml_provider.runtime.topology import LEGACY_ROOT_TASK, foreach_path, legacy_foreach_path
 
 
 class ResumeError(MLProviderError, ValueError):
@@ -64,7 +68,8 @@ def reusable_attempt(
         return None
     if any(not p.get("cloned_from") for p in parents):
         return None
-    meta = store.latest_attempt(origin_run_id, step, task_id)
+    origin_task = origin_task_id(store, origin_run_id, step, task_id)
+    meta = store.latest_attempt(origin_run_id, step, origin_task) if origin_task is not None else None
     if meta is None or meta.get("status") != SUCCESS:
         return None
     problem = _blob_problem(store, meta, parents)
@@ -73,6 +78,30 @@ def reusable_attempt(
               flush=True)  # fmt: skip
         return None
     return meta
+
+
+def is_legacy_run(store: FlowDatastore, run_id: str) -> bool:
+    """Whether the run's task ids are bare foreach paths (written before ids held step ordinals).
+
+    Such a run has the start task ``start/0``; no id of the current scheme is ``0`` (ordinals start at 1).
+    """
+    return LEGACY_ROOT_TASK in store.task_ids(run_id, "start")
+
+
+def origin_task_id(store: FlowDatastore, origin_run_id: str, step: str, task_id: str) -> str | None:
+    """The origin run's task of ``step`` at the foreach path of ``task_id`` (None: it has none)."""
+    path = foreach_path(task_id)
+    legacy = is_legacy_run(store, origin_run_id)
+    if not legacy and store.attempts(origin_run_id, step, task_id):
+        return task_id  # same ordinals: the common case, no listing
+    parse = legacy_foreach_path if legacy else foreach_path
+    for candidate in store.task_ids(origin_run_id, step):
+        try:
+            if parse(candidate) == path:
+                return candidate
+        except ValueError:  # not an id of either scheme: not ours to match
+            continue
+    return None
 
 
 # (artifact root, flow, blob key) -> None when intact, else why not; one check per key and process
@@ -106,11 +135,22 @@ def _blob_problem(store: FlowDatastore, origin: dict[str, Any], parents: list[di
     return None
 
 
-def cloned_meta(base: dict[str, Any], origin: dict[str, Any]) -> dict[str, Any]:
-    """Attempt metadata for a reused task: the origin's artifacts, foreach info and switch decision, by reference."""
+def cloned_meta(
+    base: dict[str, Any],
+    origin: dict[str, Any],
+    foreach_stack: list[dict[str, Any]],
+    child_task_ids: Callable[[int], list[str]],
+) -> dict[str, Any]:
+    """Attempt metadata for a reused task: the origin's artifacts, foreach info and switch decision, by reference.
+
+    Task ids are this run's (``foreach_stack``, ``child_task_ids(num_splits)`` of a split): the
+    origin's may differ (other step ordinals, or the old id scheme).
+    """
     meta = {**base, "status": SUCCESS, "artifacts": origin.get("artifacts", {}), "new_artifacts": []}
-    for key in ("foreach", "foreach_stack", "switch"):  # a reused switch keeps its decision
-        if key in origin:
-            meta[key] = origin[key]
+    if "switch" in origin:  # a reused switch keeps its decision
+        meta["switch"] = origin["switch"]
+    meta["foreach_stack"] = foreach_stack
+    if origin.get("foreach"):
+        meta["foreach"] = {**origin["foreach"], "task_ids": child_task_ids(int(origin["foreach"]["num_splits"]))}
     meta["cloned_from"] = f"{origin['run_id']}/{origin['step']}/{origin['task_id']}/{origin['attempt']}"
     return meta

@@ -32,13 +32,16 @@ def chosen_case(store: FlowDatastore, run_id: str, switch: str, task_id: str) ->
     return ((meta or {}).get("switch") or {}).get("step")
 
 
-def gate_open(store: FlowDatastore, run_id: str, gates: list[tuple[str, str]], task_id: str) -> str | None:
-    """None when every enclosing switch chose this task's case, else why this task does not run."""
-    for switch, case in gates:
-        chosen = chosen_case(store, run_id, switch, task_id)
+def gate_open(store: FlowDatastore, run_id: str, gates: list[tuple[str, str, str]]) -> str | None:
+    """None when every enclosing switch chose this task's case, else why this task does not run.
+
+    ``gates`` are ``(switch, case, switch task id)``: the switch's task at this task's foreach path.
+    """
+    for switch, case, switch_task in gates:
+        chosen = chosen_case(store, run_id, switch, switch_task)
         if chosen != case:
             how = f"chose {chosen!r}" if chosen else "did not run"
-            return f"switch {switch!r} (task {task_id}) {how}, so case {case!r} does not run"
+            return f"switch {switch!r} (task {switch_task}) {how}, so case {case!r} does not run"
     return None
 
 

@@ -17,7 +17,7 @@ from airflow_ml_provider.graph import FlowGraph, StepNode
 from airflow_ml_provider.runtime.command import RunContext, StepInvocation
 from airflow_ml_provider.runtime.resume import check_origin
 from airflow_ml_provider.runtime.switch import switch_parents
-from airflow_ml_provider.runtime.topology import parent_tasks
+from airflow_ml_provider.runtime.topology import foreach_path, parent_tasks, task_id_for
 
 _INPUT_RECORD = ("key", "serializer", "checksum")  # what a foreach frame keeps of its list's record
 
@@ -47,7 +47,8 @@ class TaskInputs:
         split_ids = None
         split = self.graph.closes_foreach(self.inv.step)
         if split:
-            split_ids = self._attempt_of(split, self.inv.task_id)["foreach"]["task_ids"]
+            split_task = task_id_for(self.graph, split, foreach_path(self.inv.task_id))
+            split_ids = self._attempt_of(split, split_task)["foreach"]["task_ids"]
         pairs = parent_tasks(self.graph, self.inv.step, self.inv.task_id, split_ids)
         if not self.graph.merges_switch(self.inv.step):
             return [self._attempt_of(s, t) for s, t in pairs]

@@ -35,7 +35,7 @@ from airflow_ml_provider.runtime.resume import cloned_meta, reusable_attempt
 from airflow_ml_provider.runtime.step_guards import has_fallback, is_fallback, step_timeout
 from airflow_ml_provider.runtime.switch import switch_record
 from airflow_ml_provider.runtime.task_inputs import TaskInputs
-from airflow_ml_provider.runtime.topology import child_task_id
+from airflow_ml_provider.runtime.topology import check_task_id, child_task_ids
 
 
 class StepFailed(RuntimeError):
@@ -83,6 +83,7 @@ class TaskRunner(TaskInputs):
         self.graph: FlowGraph = build_graph(self.flow_cls)
         if inv.step not in self.graph.nodes:
             raise ValueError(f"flow {inv.flow_class} has no step {inv.step!r}")
+        check_task_id(self.graph, inv.step, inv.task_id)
         self.node = self.graph[inv.step]
         self._input_cache: dict[int, Any] = {}
 
@@ -162,7 +163,7 @@ class TaskRunner(TaskInputs):
                 self.store, self.graph, self.ctx.origin_run_id, self.ctx.resume_step, inv.step, inv.task_id, parents
             )
             if origin is not None:
-                meta = cloned_meta(base, origin)
+                meta = cloned_meta(base, origin, self._foreach_stack(parents), self._child_task_ids)
                 log(f"reused {meta['cloned_from']} from origin run {self.ctx.origin_run_id} (no data copied)")
                 self._finish(meta, started)
                 return meta
@@ -295,11 +296,13 @@ class TaskRunner(TaskInputs):
                 else f"foreach={var!r}: {count} items exceed Airflow's [core] max_map_length = {limit}. "
                 "Raise it (AIRFLOW__CORE__MAX_MAP_LENGTH) or split the list into chunks."
             )
-        depth = self.graph.foreach_depth(self.inv.step)
-        task_ids = [child_task_id(self.inv.task_id, i, depth) for i in range(count)]
+        task_ids = self._child_task_ids(count)
         values = [_short_repr(items[i]) for i in range(min(count, 10_000))]
         log(f"foreach over self.{var}: {count} tasks")
         return {"var": var, "num_splits": count, "task_ids": task_ids, "values": values}
+
+    def _child_task_ids(self, count: int) -> list[str]:
+        return child_task_ids(self.graph, self.inv.step, self.inv.task_id, count)
 
     def _failed(self, base: dict[str, Any], flow: FlowSpec | None, exc: BaseException) -> dict[str, Any]:
         if isinstance(exc, StoreError):  # the store, not the user's code: one line says it all

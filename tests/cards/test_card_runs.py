@@ -91,7 +91,7 @@ def _check_card_flow(run_id: str) -> None:
 
     cards = get_cards(run["report"].task)
     assert [(c.type, c.id) for c in cards] == [("default", "summary"), ("blank", "report")]
-    assert [c.type for c in get_cards(f"CardFlow/{run_id}/report/0", id="report")] == ["blank"]
+    assert [c.type for c in get_cards(f"CardFlow/{run_id}/report/2", id="report")] == ["blank"]
     assert len(get_cards(run["report"].task, type="default")) == 1
     summary, report = cards
     assert "{&#x27;best&#x27;: 0.9}" in summary.html and "<code>best</code>" in summary.html
@@ -125,7 +125,7 @@ def test_refresh_shows_the_card_while_the_step_runs(folder: Path) -> None:
         while time.time() < deadline and not running:
             run_id = (folder / "run_id").read_text().strip() if (folder / "run_id").exists() else None
             if run_id:
-                running = [r for r in list_cards(store, run_id, "report", "0") if r["id"] == "report"]
+                running = [r for r in list_cards(store, run_id, "report", "2") if r["id"] == "report"]
             time.sleep(0.2)
         assert running, "no card appeared while the step waited"
         record = running[0]
@@ -137,7 +137,7 @@ def test_refresh_shows_the_card_while_the_step_runs(folder: Path) -> None:
         go.write_text("go")
         out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out[-3000:]
-    (final,) = [r for r in list_cards(store, run_id, "report", "0") if r["id"] == "report"]
+    (final,) = [r for r in list_cards(store, run_id, "report", "2") if r["id"] == "report"]
     assert final["final"] is True and final["hash"] == record["hash"]  # the same slot, rewritten
     assert '<progress max="3" value="3"></progress>' in read_card_html(store, final)
 
@@ -149,13 +149,13 @@ def test_failing_components_warnings_ids_and_a_failing_step(folder: Path) -> Non
     assert "@card warning: current.card.append(): this step has no @card decorator" in result.stdout
     set_artifact_root(root)
     run_id = (folder / "ok").read_text().strip()
-    (start,) = get_cards(f"EdgeCardFlow/{run_id}/start/0")
+    (start,) = get_cards(f"EdgeCardFlow/{run_id}/start/1")
     html = start.html
     assert html.index("<p>first</p>") < html.index("VegaChart could not render") < html.index("<p>extended</p>")
     assert "not a PNG, JPEG or SVG image" in html and "<td>&lt;b&gt;x&lt;/b&gt;</td>" in html
-    assert Task(f"EdgeCardFlow/{run_id}/start/0").successful
-    assert len(get_cards(f"EdgeCardFlow/{run_id}/middle/0")) == 0
-    a, b = get_cards(f"EdgeCardFlow/{run_id}/end/0")
+    assert Task(f"EdgeCardFlow/{run_id}/start/1").successful
+    assert len(get_cards(f"EdgeCardFlow/{run_id}/middle/2")) == 0
+    a, b = get_cards(f"EdgeCardFlow/{run_id}/end/3")
     assert (a.id, b.id) == ("a", "b")
     assert "<p>in a</p>" in a.html and "ambiguous" not in a.html and "ambiguous" not in b.html
     assert "<p>replaced b</p>" in b.html and "in b" not in b.html
@@ -164,7 +164,7 @@ def test_failing_components_warnings_ids_and_a_failing_step(folder: Path) -> Non
     failed = _run(folder / "edge_flow.py", root, "run", "--fail", "true", "--run-id-file", str(folder / "bad"))
     assert failed.returncode != 0
     bad_run = (folder / "bad").read_text().strip()
-    end = Task(f"EdgeCardFlow/{bad_run}/end/0")
+    end = Task(f"EdgeCardFlow/{bad_run}/end/3")
     assert end.status == "failed"
     a, b = get_cards(end)
     assert a.final and "<p>in a</p>" in a.html and "<p>replaced b</p>" in b.html
@@ -175,7 +175,7 @@ def test_card_view_and_list_cli(folder: Path) -> None:
     assert _run(folder / "card_flow.py", root, "run", "--run-id-file", str(folder / "run_id")).returncode == 0
     run_id = (folder / "run_id").read_text().strip()
     set_artifact_root(root)
-    listing = _run(folder / "card_flow.py", root, "card", "list", f"{run_id}/report/0")
+    listing = _run(folder / "card_flow.py", root, "card", "list", f"{run_id}/report/2")
     assert listing.returncode == 0, listing.stderr
     lines = listing.stdout.splitlines()
     assert len(lines) == 2 and "type=default  id=summary" in lines[0] and "type=blank  id=report" in lines[1]
@@ -183,15 +183,15 @@ def test_card_view_and_list_cli(folder: Path) -> None:
 
     out = folder / "report.html"
     view = _run(
-        folder / "card_flow.py", root, "card", "view", f"{run_id}/report/0", "--id", "report", "--file", str(out)
+        folder / "card_flow.py", root, "card", "view", f"{run_id}/report/2", "--id", "report", "--file", str(out)
     )
     assert view.returncode == 0, view.stderr
-    assert view.stdout.strip() == str(out) and out.read_text() == get_cards(f"CardFlow/{run_id}/report/0")[1].html
+    assert view.stdout.strip() == str(out) and out.read_text() == get_cards(f"CardFlow/{run_id}/report/2")[1].html
     default = _run(folder / "card_flow.py", root, "card", "view", f"{run_id}/start")  # a step: its task's card
     path = Path(default.stdout.strip())
     assert default.returncode == 0 and path.is_file() and "<h2>Parameters</h2>" in path.read_text()
 
-    missing = _run(folder / "card_flow.py", root, "card", "view", f"{run_id}/end/0")
+    missing = _run(folder / "card_flow.py", root, "card", "view", f"{run_id}/end/3")
     assert missing.returncode == 1 and missing.stderr.startswith("error: no cards at ")
     wrong = _run(folder / "card_flow.py", root, "card", "view", f"{run_id}/report/7")
     assert wrong.returncode == 1 and "no task CardFlow/" in wrong.stderr
@@ -204,9 +204,9 @@ def test_cards_on_an_s3_root(folder: Path, bucket: str, raw_s3) -> None:
     run_id = (folder / "run_id").read_text().strip()
     set_artifact_root(root)
     _check_card_flow(run_id)
-    keys = raw_s3.list_objects_v2(Bucket=bucket, Prefix=f"store/CardFlow/runs/{run_id}/steps/report/0/cards/")
+    keys = raw_s3.list_objects_v2(Bucket=bucket, Prefix=f"store/CardFlow/runs/{run_id}/steps/report/2/cards/")
     assert len(keys["Contents"]) == 2
-    view = _run(folder / "card_flow.py", root, "card", "view", f"{run_id}/report/0", "--id", "report")
+    view = _run(folder / "card_flow.py", root, "card", "view", f"{run_id}/report/2", "--id", "report")
     assert view.returncode == 0 and "<h1>Report</h1>" in Path(view.stdout.strip()).read_text()
 
 
@@ -221,10 +221,10 @@ def test_a_resumed_run_shows_the_reused_tasks_cards(folder: Path) -> None:
     new = (folder / "new").read_text().strip()
     assert new != origin, resumed.stdout[-2000:]
     set_artifact_root(root)
-    reused = Task(f"EdgeCardFlow/{new}/start/0")
-    assert reused.metadata.get("cloned_from", "").startswith(f"{origin}/start/0/")
+    reused = Task(f"EdgeCardFlow/{new}/start/1")
+    assert reused.metadata.get("cloned_from", "").startswith(f"{origin}/start/1/")
     (card,) = get_cards(reused)
-    assert card.html == get_cards(f"EdgeCardFlow/{origin}/start/0")[0].html and "<p>first</p>" in card.html
+    assert card.html == get_cards(f"EdgeCardFlow/{origin}/start/1")[0].html and "<p>first</p>" in card.html
     assert len(get_cards(reused, follow_resumed=False)) == 0  # its own attempt ran no code
 
 
@@ -311,8 +311,8 @@ def test_custom_components_are_sanitized_and_timeout_bounds_rendering(folder: Pa
     assert "took longer than @card(timeout=1) seconds" in result.stdout
     set_artifact_root(root)
     run_id = (folder / "run_id").read_text().strip()
-    (hostile,) = get_cards(f"CustomCardFlow/{run_id}/start/0")
+    (hostile,) = get_cards(f"CustomCardFlow/{run_id}/start/1")
     assert "<b>bold</b>" in hostile.html
     assert "<script" not in hostile.html and "onclick" not in hostile.html and "javascript:" not in hostile.html
-    (slow,) = get_cards(f"CustomCardFlow/{run_id}/end/0")
+    (slow,) = get_cards(f"CustomCardFlow/{run_id}/end/2")
     assert slow.final and "card timed out" in slow.html and "never shown" not in slow.html

@@ -100,7 +100,7 @@ def test_resume_from_reuses_successful_steps(stack):
     assert resumed.metadata["origin_run_id"] == origin.id
     assert resumed.parameters == {"alpha": 2.0}
     start = resumed["start"].task
-    assert start.metadata["cloned_from"].startswith(f"{origin.id}/start/0/")
+    assert start.metadata["cloned_from"].startswith(f"{origin.id}/start/1/")
     assert start["x"].sha == origin["start"].task["x"].sha  # a pointer, no data copied
     assert start.metadata["duration_s"] < 1.5 <= origin["start"].task.metadata["duration_s"]
     assert "cloned_from" not in resumed["fragile"].task.metadata

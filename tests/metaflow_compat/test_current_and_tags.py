@@ -61,7 +61,7 @@ def test_current_task_and_run_are_client_objects_of_the_running_task(introspect)
     with files.store():
         start = files.run("IntrospectFlow", run_id)["start"].task
         task_obj, run_obj = start["task_obj"].data, start["run_obj"].data
-        assert task_obj.pathspec == f"IntrospectFlow/{run_id}/start/0" == start.pathspec
+        assert task_obj.pathspec == f"IntrospectFlow/{run_id}/start/1" == start.pathspec
         assert run_obj.pathspec == f"IntrospectFlow/{run_id}"
         assert start["task_status"].data == "running"  # read while the step ran
         assert run_obj.successful  # the unpickled Run reads the store afresh
@@ -84,7 +84,7 @@ def test_metadata_dict_names_the_origin_of_a_resumed_run(introspect) -> None:
     with files.store():
         run = files.run("IntrospectFlow", resumed)
         start = run["start"].task.metadata_dict
-        assert start["origin-run-id"] == origin and start["origin-task-id"] == "0" and start["attempt"] == "0"
+        assert start["origin-run-id"] == origin and start["origin-task-id"] == "1" and start["attempt"] == "0"
         assert start["python_version"].count(".") == 2
         end = run["end"].task.metadata_dict
         assert end["origin-run-id"] == origin and "origin-task-id" not in end  # rerun, not cloned
@@ -124,13 +124,13 @@ def test_client_objects_carry_their_runs_tags_and_path_components(introspect) ->
         artifact = task["lineage"]
         assert step.tags == task.tags == artifact.tags == run.tags
         assert task.user_tags == run.user_tags and task.system_tags == run.system_tags
-        assert task.path_components == ["IntrospectFlow", run_id, "start", "0"]
+        assert task.path_components == ["IntrospectFlow", run_id, "start", "1"]
         assert run.path_components == ["IntrospectFlow", run_id] and Flow("IntrospectFlow").path_components == [
             "IntrospectFlow"
         ]
         assert Flow("IntrospectFlow").tags == frozenset()
         assert "lineage" in task.data and "nope" not in task.data
         assert task["tags_type"].data == "set"  # current.tags is a set, as Metaflow's
-        assert run.end_task.pathspec == f"IntrospectFlow/{run_id}/end/0"
+        assert run.end_task.pathspec == f"IntrospectFlow/{run_id}/end/4"
         # a step's own tag edit shows in its Run object right after it, whatever other tasks do
         assert task["seen_after_add"].data is True and task["seen_after_remove"].data is False

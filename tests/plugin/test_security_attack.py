@@ -75,7 +75,7 @@ def test_the_attack_fails_before_user_code_and_stores_nothing_of_the_file(attack
     leaked = [p for p in root.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
     assert leaked == []
     (run_dir,) = attack_ids.values()
-    attempts = list(run_dir.glob("steps/start/0/*.json"))
+    attempts = list(run_dir.glob("steps/start/1/*.json"))
     assert attempts and not any("user_code_ran" in p.read_text() for p in attempts)  # no artifact of user code
 
 
@@ -85,7 +85,7 @@ def test_a_dag_reader_sees_the_refusal_not_the_file(airflow_server, attacked) ->
     base = f"{P}/dags/IncludeRel/runs/{quote(run_id, safe='')}"
     pages = [
         base,
-        f"{base}/steps/start/tasks/0",
+        f"{base}/steps/start/tasks/1",
         f"{base}/tasks/start?map_index=-1",
         f"{P}/api/dags/IncludeRel/runs/{quote(run_id, safe='')}",
     ]
@@ -93,14 +93,14 @@ def test_a_dag_reader_sees_the_refusal_not_the_file(airflow_server, attacked) ->
         resp = airflow_server.get(url, "alice")  # a viewer: read access to the DAG only
         assert resp.status in (200, 404), (url, resp.status)
         assert SECRET not in resp.text and "FAKE_WORKER_SECRET" not in resp.text, url
-    task = airflow_server.get(f"{base}/steps/start/tasks/0", "alice")
+    task = airflow_server.get(f"{base}/steps/start/tasks/1", "alice")
     assert task.status == 200 and "outside the allowed folders" in task.text
 
     # Control: the same page for the honest run shows what the flow read, so the page would
     # have shown the environment had it been stored.
     assert honest.returncode == 0, (honest.stdout + honest.stderr)[-4000:]
     (honest_id,) = honest_ids
-    page = airflow_server.get(f"{P}/dags/IncludeRel/runs/{quote(honest_id, safe='')}/steps/start/tasks/0", "alice")
+    page = airflow_server.get(f"{P}/dags/IncludeRel/runs/{quote(honest_id, safe='')}/steps/start/tasks/1", "alice")
     assert page.status == 200 and "the flow&#x27;s own input" in page.text
 
 
