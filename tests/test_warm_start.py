@@ -127,11 +127,13 @@ import atexit
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from airflow_ml_provider import FlowSpec, step
 
 OUT = Path(os.environ["MARKS_DIR"])
 LEFT_OPEN = None
+POOL = None  # an executor nobody shuts down: interpreter exit stops its idle workers
 
 
 def _late_write():
@@ -142,8 +144,10 @@ def _late_write():
 class ExitFlow(FlowSpec):
     @step
     def start(self):
-        global LEFT_OPEN
+        global LEFT_OPEN, POOL
         LEFT_OPEN = open(OUT / "left_open", "w")  # never closed by the step
+        POOL = ThreadPoolExecutor(2)
+        POOL.submit((OUT / "pool").write_text, "ran").result()
         LEFT_OPEN.write("buffered")
         atexit.register(lambda: (OUT / "atexit").write_text("ran"))
         threading.Thread(target=_late_write).start()  # non-daemon: the process waits for it
@@ -161,7 +165,8 @@ if __name__ == "__main__":
 
 @pytest.mark.parametrize("warm", [True, False], ids=["warm", "fresh"])
 def test_a_step_process_ends_like_an_interpreter(tmp_path: Path, warm: bool) -> None:
-    """Threads joined, atexit handlers run, files left open flushed: also with the fast warm exit."""
+    """Threads joined, atexit handlers run, files left open flushed, an executor left running
+    stopped (it hung the warm exit once): also with the fast warm exit."""
     (tmp_path / "exit_flow.py").write_text(textwrap.dedent(EXIT_FLOW))
     marks = tmp_path / "marks"
     marks.mkdir()
@@ -170,6 +175,7 @@ def test_a_step_process_ends_like_an_interpreter(tmp_path: Path, warm: bool) -> 
     assert (marks / "thread").read_text() == "joined"
     assert (marks / "atexit").read_text() == "ran"
     assert (marks / "left_open").read_text() == "buffered"
+    assert (marks / "pool").read_text() == "ran"
 
 
 SLEEPER_FLOW = """

@@ -326,10 +326,7 @@ def _exit_step(run: Any, request: dict[str, Any]) -> None:
         traceback.print_exc()
         code = 1
     try:
-        current = threading.current_thread()
-        for thread in threading.enumerate():
-            if thread is not current and not thread.daemon:
-                thread.join()
+        _join_threads_as_at_shutdown()
         atexit._run_exitfuncs()  # what Py_Finalize runs first (logging.shutdown, weakref.finalize, ...)
         _flush_open_files()
     except BaseException:
@@ -339,6 +336,19 @@ def _exit_step(run: Any, request: dict[str, Any]) -> None:
         for stream in (sys.stdout, sys.stderr):
             _flush_quietly(stream)
         os._exit(code)
+
+
+def _join_threads_as_at_shutdown() -> None:
+    """What ``threading._shutdown`` does at interpreter exit: first the callbacks registered with
+    ``threading._register_atexit`` (``concurrent.futures`` stops the idle workers of executors
+    nobody shut down there), then join every non-daemon thread. Joining without the callbacks
+    waited forever on such workers, e.g. the S3 store's shared transfer pool."""
+    for callback in reversed(list(getattr(threading, "_threading_atexits", []))):
+        callback()
+    current = threading.current_thread()
+    for thread in threading.enumerate():
+        if thread is not current and not thread.daemon:
+            thread.join()
 
 
 def _flush_open_files() -> None:
