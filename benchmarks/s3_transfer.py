@@ -6,7 +6,8 @@ Starts its own moto_server, then for each object size measures, in the same run:
   raw       one ``put_object(Body=bytes)`` / ``get_object().read()`` (the baseline, ratio 1.00)
   s3transfer boto3 ``upload_fileobj`` / ``download_fileobj`` with its default TransferConfig
   single    S3Backend forced to one PUT / one GET
-  parts     S3Backend forced to multipart upload / ranged download (16 MB parts, 10 threads)
+  parts     S3Backend forced to multipart upload / ranged download (16 MB parts; ranges of at least
+            16 MB, one per thread; 10 threads)
   auto      S3Backend with its default thresholds (what the artifact store does)
 moto is an in-memory, single-process Python server sharing the machine's cores with this client,
 and it copies the whole object for every ranged GET: read the ranged figures as moto's, not S3's.

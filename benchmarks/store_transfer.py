@@ -185,11 +185,11 @@ def main() -> None:
 
         s3 = {"client": make_client(), "store_client": None, "bucket": "bench"}
         s3["client"].create_bucket(Bucket="bench")
-        from airflow_ml_provider.datastore.s3 import _botocore_config
+        from airflow_ml_provider.s3.client import botocore_config
 
         s3["store_client"] = boto3.client("s3", endpoint_url=url, region_name="us-east-1",
                                           aws_access_key_id="testing", aws_secret_access_key="testing",
-                                          config=_botocore_config(12))  # fmt: skip
+                                          config=botocore_config(12))  # fmt: skip
         try:
             payloads = {"dataframe": "dataframe", "array": "ndarray"}
             for name, kind in payloads.items():

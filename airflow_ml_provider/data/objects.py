@@ -1,36 +1,19 @@
-"""What :class:`airflow_ml_provider.data.S3` returns and raises, and how S3's errors map to them.
+"""What :class:`airflow_ml_provider.data.S3` returns and raises.
 
-Kept apart from the client so the values (objects, put requests, URLs) and the error contract
-(``S3NotFound`` is a ``FileNotFoundError``, ``S3AccessDenied`` a ``PermissionError``, ...) read in one
-place, free of transfer mechanics.
+Kept apart from the client so the values (objects, put requests, URLs) read in one place, free of
+transfer mechanics. The errors (``S3NotFound`` is a ``FileNotFoundError``, ``S3AccessDenied`` a
+``PermissionError``, ...) are :mod:`airflow_ml_provider.s3.errors`' and are re-exported here.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
-from airflow_ml_provider.datastore.s3_io import error_kind
-from airflow_ml_provider.errors import MLProviderError
+# The error family is the shared S3 stack's; these names stay importable from here.
+from airflow_ml_provider.s3.errors import S3AccessDenied, S3Error, S3NotFound, S3URLError
 
-T = TypeVar("T")
-
-
-class S3Error(MLProviderError, RuntimeError):
-    """An S3 failure with the URL it concerns."""
-
-
-class S3NotFound(S3Error, FileNotFoundError):
-    """The object (or bucket) does not exist."""
-
-
-class S3AccessDenied(S3Error, PermissionError):
-    """Credentials were refused for this URL."""
-
-
-class S3URLError(S3Error, ValueError):
-    """A key that cannot be turned into a URL with this client's root."""
+__all__ = ["S3AccessDenied", "S3Error", "S3NotFound", "S3Object", "S3PutObject", "S3URLError", "split_url"]
 
 
 class S3PutObject(NamedTuple):
@@ -91,27 +74,3 @@ def split_url(url: str) -> tuple[str, str]:
     if not bucket:
         raise S3URLError(f"no bucket in {url!r}")
     return bucket, key
-
-
-def call_s3(url: str, fn: Callable[[], T]) -> T:
-    """Run ``fn``; turn botocore errors into S3NotFound / S3AccessDenied / S3Error naming ``url``."""
-    from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, ParamValidationError
-
-    try:
-        return fn()
-    except NoCredentialsError as exc:
-        raise S3Error(f"no AWS credentials for {url} (AWS_* env, IRSA, or the Airflow AWS connection)") from exc
-    except EndpointConnectionError as exc:
-        raise S3Error(f"cannot reach the S3 endpoint for {url}: {exc}") from exc
-    except ParamValidationError as exc:  # e.g. non-ASCII metadata, an empty key
-        raise S3Error(f"S3 refuses the request for {url}: {exc}") from exc
-    except ClientError as exc:
-        kind, code = error_kind(exc)
-        if kind == "no_bucket":
-            raise S3NotFound(f"{url}: bucket does not exist") from exc
-        if kind == "not_found":
-            raise S3NotFound(f"{url} does not exist") from exc
-        if kind == "denied":
-            raise S3AccessDenied(f"access denied ({code}) to {url}") from exc
-        message = exc.response.get("Error", {}).get("Message", exc)
-        raise S3Error(f"S3 error {code} on {url}: {message}") from exc

@@ -31,14 +31,16 @@ Objects
     the URL, or, with ``return_missing=True``, gives an object with ``.exists == False``.
     User metadata is stored as plain S3 user metadata (``x-amz-meta-*``), string values.
 
-Credentials: the artifact store's :func:`~airflow_ml_provider.datastore.s3.make_s3_client`
-(the Airflow AWS connection inside Airflow, the standard AWS chain in a step process or pod).
-Transfers: see :mod:`airflow_ml_provider.data.transfer`.
+This class is the user-facing face of :mod:`airflow_ml_provider.s3`, which the artifact store
+shares: credentials from :mod:`airflow_ml_provider.s3.client` (the Airflow AWS connection inside
+Airflow, the standard AWS chain in a step process or pod), transfers, sizes and retries in
+:mod:`airflow_ml_provider.s3.transfer`, errors in :mod:`airflow_ml_provider.s3.errors`.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import re
 import shutil
@@ -48,18 +50,13 @@ import weakref
 from collections.abc import Iterable
 from typing import Any
 
-from airflow_ml_provider.data.objects import (
-    S3AccessDenied,
-    S3Error,
-    S3NotFound,
-    S3Object,
-    S3PutObject,
-    S3URLError,
-    call_s3,
-    split_url,
-)
-from airflow_ml_provider.data.transfer import Progress, TransferEngine, default_workers
+from airflow_ml_provider.data.objects import S3Object, S3PutObject, split_url
+from airflow_ml_provider.s3.client import ClientHolder
+from airflow_ml_provider.s3.errors import S3AccessDenied, S3Error, S3NotFound, S3URLError
+from airflow_ml_provider.s3.errors import call as call_s3
+from airflow_ml_provider.s3.transfer import Progress, Transfer, default_workers, head_fields
 
+log = logging.getLogger(__name__)  # progress lines and retries of this client's transfers
 TRANSFER_OPTIONS = frozenset({"ranged_threshold", "range_size", "multipart_threshold", "part_size"})
 
 __all__ = ["S3", "S3AccessDenied", "S3Error", "S3NotFound", "S3Object", "S3PutObject", "S3URLError", "run_root"]
@@ -87,8 +84,7 @@ class S3:
         self._counter = itertools.count()
         self._lock = threading.Lock()
         self._workers = max_workers or default_workers()
-        self._aws_conn_id = aws_conn_id
-        self._client = client
+        self._clients = ClientHolder(aws_conn_id, 2 * self._workers + 4, client)  # pool for both thread pools
         unknown = sorted(set(transfer) - TRANSFER_OPTIONS)
         if unknown:  # fail here, not at the first transfer; Metaflow's role=/encryption= included
             raise TypeError(
@@ -96,7 +92,7 @@ class S3:
                 "Credentials come from the Airflow AWS connection or the AWS_* environment (no role=)."
             )
         self._engine_opts = dict(transfer, progress_interval=progress_interval)
-        self._engine: TransferEngine | None = None
+        self._engine: Transfer | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> S3:
@@ -117,16 +113,13 @@ class S3:
     @property
     def client(self) -> Any:
         """The boto3 client (connection pool sized for both thread pools)."""
-        if self._client is None:
-            from airflow_ml_provider.datastore.s3 import make_s3_client
-
-            self._client = make_s3_client(self._aws_conn_id, max_pool_connections=2 * self._workers + 4)
-        return self._client
+        return self._clients.get()
 
     @property
-    def engine(self) -> TransferEngine:
+    def engine(self) -> Transfer:
+        """The shared transfer engine with this client's pools (closed with it)."""
         if self._engine is None:
-            self._engine = TransferEngine(self.client, max_workers=self._workers, **self._engine_opts)
+            self._engine = Transfer(self._clients.get, max_workers=self._workers, log=log, **self._engine_opts)
         return self._engine
 
     @property
@@ -218,9 +211,7 @@ class S3:
                 if return_missing:
                     return self._obj(url, exists=False)
                 raise
-            from airflow_ml_provider.data.transfer import _head_fields
-
-            return self._obj(url, **_head_fields(head))
+            return self._obj(url, **head_fields(head))
 
         return self.engine.run_batch("info", urls, one)
 

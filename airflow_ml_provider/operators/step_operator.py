@@ -233,7 +233,7 @@ class FlowStepOperator(KubernetesPodOperator):
     @staticmethod
     def _s3_public_env() -> dict[str, str]:
         """Endpoint and region of the S3 connection for pods; credentials come from secrets or IRSA."""
-        from airflow_ml_provider.datastore.s3 import s3_env_for_subprocess
+        from airflow_ml_provider.s3.client import s3_env_for_subprocess
 
         public = ("AWS_ENDPOINT_URL_S3", "AWS_DEFAULT_REGION")
         return {k: v for k, v in s3_env_for_subprocess(config.get_option("aws_conn_id")).items() if k in public}
@@ -348,7 +348,7 @@ class FlowStepOperator(KubernetesPodOperator):
             self.log.warning("Kubernetes secrets %s are not available to local steps", container.env_from)
         extra_env: dict[str, str] = {}
         if config.artifact_root().startswith("s3://"):
-            from airflow_ml_provider.datastore.s3 import s3_env_for_subprocess
+            from airflow_ml_provider.s3.client import s3_env_for_subprocess
 
             # credentials of the Airflow connection, for this subprocess only (never in the pod spec)
             extra_env = s3_env_for_subprocess(config.get_option("aws_conn_id"))

@@ -1,36 +1,37 @@
-"""Request-level S3 primitives shared by the artifact store and the data client.
-
-Both :mod:`airflow_ml_provider.datastore.s3` (artifacts) and :mod:`airflow_ml_provider.data.transfer`
-(the ``S3`` client for steps) upload large objects, retry broken response bodies and gather
-concurrent results the same way; this module is that one way.
+"""Request-level pieces of the transfer engine: body retries, result gathering, multipart uploads,
+and the two places a download lands (memory, a file).
 
 Multipart uploads
     Each part is whatever ``read_part(start, length)`` returns: a zero-copy ``memoryview`` slice
     of an in-memory value, or one ``os.pread`` of a local file (one part per worker in RAM; a file
     is not memory-mapped because a file truncated by another process mid-upload would kill the
-    step with SIGBUS instead of raising an error). Each part carries a
-    CRC32 checksum that S3 verifies, and the upload is created with ``ChecksumAlgorithm=CRC32`` so
-    S3 stores a composite checksum for the whole object (what boto3's own transfer manager does
-    with botocore's default ``when_supported`` checksums). The object appears only on
-    ``CompleteMultipartUpload``; any failure aborts the upload, so a failed write leaves no object.
+    step with SIGBUS instead of raising an error). Each part carries a CRC32 checksum that S3
+    verifies, and the upload is created with ``ChecksumAlgorithm=CRC32`` so S3 stores a composite
+    checksum for the whole object (what boto3's own transfer manager does with botocore's default
+    ``when_supported`` checksums). The object appears only on ``CompleteMultipartUpload``; any
+    failure aborts the upload, so a failed write leaves no object. A process killed mid-upload
+    leaves invisible parts: give the bucket an ``AbortIncompleteMultipartUpload`` lifecycle rule.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, Executor, Future, wait
-from typing import Any, TypeVar
+from concurrent.futures import FIRST_EXCEPTION, Executor, Future, ThreadPoolExecutor, wait
+from typing import Any, Protocol, TypeVar
 
-log = logging.getLogger("airflow_ml_provider.datastore.s3")
 T = TypeVar("T")
 
 MB = 1 << 20
 STREAM_ATTEMPTS = 4  # our attempts per GET whose body broke mid-stream
 MAX_PARTS = 10_000  # S3's limit per multipart upload
 MIN_PART_SIZE = 5 * MB  # S3's minimum for every part but the last
+MEMORY_CHUNK = 8 * MB  # readinto() straight into the destination buffer
+FILE_CHUNK = 1 * MB  # bounce buffer per stream for file downloads
 
 
 class ViewReader:
@@ -72,26 +73,7 @@ def transient_errors() -> tuple[type[BaseException], ...]:
     return (*(getattr(bce, n) for n in names), bce.ResponseStreamingError, ProtocolError, ConnectionError)
 
 
-def error_kind(exc: Any) -> tuple[str, str]:
-    """``(kind, code)`` of a botocore ``ClientError``: kind is no_bucket, not_found, denied or other.
-
-    One classification for the artifact store and the data client, which raise their own error
-    types from it; ``code`` is S3's error code, or the HTTP status when there is none (HEAD).
-    """
-    err = exc.response.get("Error", {})
-    code = str(err.get("Code", ""))
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    label = code or str(status)
-    if code == "NoSuchBucket":
-        return "no_bucket", label
-    if code in ("NoSuchKey", "404", "NotFound") or status == 404:
-        return "not_found", label
-    if status == 403 or code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
-        return "denied", label
-    return "other", label
-
-
-def retry_stream(what: str, fn: Callable[[], T]) -> T:
+def retry_stream(what: str, fn: Callable[[], T], log: logging.Logger) -> T:
     """Run ``fn`` again (whole object or one range) when a response body broke mid-stream.
 
     botocore retries failed requests but not a body that breaks while being read.
@@ -133,6 +115,7 @@ def multipart_upload(
     *,
     part_size: int,
     pool: Executor,
+    log: logging.Logger,
     extra: dict[str, Any] | None = None,
     on_part: Callable[[int], None] | None = None,
 ) -> None:
@@ -173,3 +156,81 @@ def multipart_upload(
         except Exception as exc:  # the original error matters more; S3 lifecycle rules clean up
             log.warning("could not abort multipart upload of s3://%s/%s: %s", bucket, key, exc)
         raise
+
+
+class Sink(Protocol):
+    """Where a download's bytes go; ``fill`` is called from several threads, one range each."""
+
+    def fill(self, body: Any, offset: int, length: int) -> None:
+        """Read exactly ``length`` bytes of ``body`` into place at ``offset``."""
+
+
+class MemorySink:
+    """One preallocated buffer; ranges are read straight into their slice (no copy)."""
+
+    def __init__(self, size: int, on_bytes: Callable[[int], None] | None = None) -> None:
+        self.view = memoryview(bytearray(size))
+        self._on_bytes = on_bytes
+
+    def fill(self, body: Any, offset: int, length: int) -> None:
+        from botocore.exceptions import IncompleteReadError
+
+        dest = self.view[offset : offset + length]
+        filled = 0
+        while filled < length:
+            got = body.readinto(dest[filled : min(length, filled + MEMORY_CHUNK)])
+            if not got:
+                raise IncompleteReadError(actual_bytes=filled, expected_bytes=length)
+            filled += got
+            if self._on_bytes is not None:
+                self._on_bytes(got)
+
+
+class FileSink:
+    """An open file descriptor; ranges land with ``os.pwrite`` (thread-safe, no shared offset)."""
+
+    def __init__(self, fd: int, on_bytes: Callable[[int], None] | None = None) -> None:
+        self.fd = fd
+        self._on_bytes = on_bytes
+
+    def fill(self, body: Any, offset: int, length: int) -> None:
+        from botocore.exceptions import IncompleteReadError
+
+        buf = bytearray(min(FILE_CHUNK, max(length, 1)))
+        view = memoryview(buf)
+        done = 0
+        while done < length:
+            got = body.readinto(view[: min(len(buf), length - done)])
+            if not got:
+                raise IncompleteReadError(actual_bytes=done, expected_bytes=length)
+            written = 0
+            while written < got:
+                written += os.pwrite(self.fd, view[written:got], offset + done + written)
+            done += got
+            if self._on_bytes is not None:
+                self._on_bytes(got)
+
+
+_POOLS: dict[tuple[str, int], ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _forget_pools_after_fork() -> None:
+    # A forked child (LocalExecutor, multiprocessing) inherits pool objects but not their threads.
+    global _POOLS_LOCK
+    _POOLS.clear()
+    _POOLS_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pools_after_fork)
+
+
+def shared_pool(kind: str, size: int) -> ThreadPoolExecutor:
+    """A process-wide pool per (kind, size), never shut down (the artifact store's backends).
+
+    Sharing cannot deadlock as long as tasks of one kind never wait on tasks of the same kind.
+    """
+    with _POOLS_LOCK:
+        if (kind, size) not in _POOLS:
+            _POOLS[kind, size] = ThreadPoolExecutor(max_workers=size, thread_name_prefix=f"ml-s3-{kind}")
+        return _POOLS[kind, size]
