@@ -58,13 +58,13 @@ def test_s3_run_keeps_credentials_out_of_logs_metadata_and_previews(dags_folder,
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="ml/"):
         for item in page.get("Contents", []):
             objects[item["Key"]] = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-    stdout = next(v for k, v in objects.items() if "/steps/start/0/" in k and k.endswith("0.stdout.log"))
+    stdout = next(v for k, v in objects.items() if "/steps/start/1/" in k and k.endswith("0.stdout.log"))
     assert b"careless debug line: AWS_SECRET_ACCESS_KEY=***" in stdout  # the stored log, shown in the UI
     metadata = {k: v for k, v in objects.items() if k.endswith(".json")}
     assert any(k.endswith("/run.json") for k in metadata)
     assert [k for k, v in metadata.items() if SECRET_KEY.encode() in v] == []
 
-    attempt = next(json.loads(v) for k, v in metadata.items() if "/steps/start/0/" in k and k.endswith("/0.json"))
+    attempt = next(json.loads(v) for k, v in metadata.items() if "/steps/start/1/" in k and k.endswith("/0.json"))
     records = attempt["artifacts"]
     user_blobs = {records[name]["key"] for name in ("env", "env_text", "aws_env", "aws_text")}
     holding = {k.rsplit("/", 1)[-1] for k, v in objects.items() if SECRET_KEY.encode() in v}
