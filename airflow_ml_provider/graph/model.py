@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -121,6 +122,14 @@ class FlowGraph:
         a task of this step runs only if, for its task id, each of those switches chose that case."""
         depth = self.foreach_depth(name)
         return [(sw, case) for sw, case in self.nodes[name].switch_stack if self.foreach_depth(sw) == depth]
+
+    @functools.cached_property
+    def step_ordinals(self) -> dict[str, int]:
+        """1-based place of each step in :meth:`topological_order`, which task ids are built from.
+
+        Computed once, on first use (DAG building and every task id ask for it); the graph is
+        complete by then (``build_graph`` returns it linted, ``in_funcs`` filled in)."""
+        return {name: i for i, name in enumerate(self.topological_order(), 1)}
 
     def topological_order(self) -> list[str]:
         order: list[str] = []

@@ -24,7 +24,10 @@ LEGACY_ROOT_TASK = "0"  # the id of every task outside a foreach in runs of the 
 
 def step_ordinal(graph: FlowGraph, step: str) -> int:
     """1-based position of ``step`` in the graph's deterministic topological order (``start`` is 1)."""
-    return graph.topological_order().index(step) + 1
+    try:
+        return graph.step_ordinals[step]
+    except KeyError:
+        raise ValueError(f"{step!r} is not a step of {graph.flow_name}") from None
 
 
 def format_task_id(ordinal: int, path: Sequence[int]) -> str:

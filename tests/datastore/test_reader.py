@@ -4,28 +4,19 @@ Checked in process on a local folder and on S3 over HTTP (moto_server) alike."""
 
 from __future__ import annotations
 
-import boto3
 import pytest
 
-from airflow_ml_provider.datastore import CorruptRecordError, FlowDatastore, LocalBackend, StorageBackend, reader
+from airflow_ml_provider.datastore import CorruptRecordError, FlowDatastore, StorageBackend, reader
 from airflow_ml_provider.datastore.flow_store import write_dag_index
 from airflow_ml_provider.datastore.reader import CORRUPT, Reader, ReaderCache
-from airflow_ml_provider.datastore.s3 import S3Backend
-from tests.fixtures.moto import new_bucket_name
+from tests.fixtures.moto import local_or_s3_backend
 
 FLOW = "ReaderFlow"
 
 
 @pytest.fixture(params=["local", "s3"])
 def backend(request, tmp_path) -> StorageBackend:
-    if request.param == "local":
-        return LocalBackend(tmp_path / "root")
-    endpoint = request.getfixturevalue("moto_server")
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
-    bucket = new_bucket_name("reader")
-    client.create_bucket(Bucket=bucket)
-    return S3Backend(f"s3://{bucket}/root", client=client)
+    return local_or_s3_backend(request, tmp_path, "reader", "root")
 
 
 def _run(ds: FlowDatastore, run_id: str, created: str, tags: list[str], **extra) -> None:

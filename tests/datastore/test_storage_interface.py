@@ -5,25 +5,16 @@ from __future__ import annotations
 
 import time
 
-import boto3
 import pytest
 
 from airflow_ml_provider.datastore import backend as backends
 from airflow_ml_provider.datastore.backend import LocalBackend, StorageBackend, get_backend
-from airflow_ml_provider.datastore.s3 import S3Backend
-from tests.fixtures.moto import new_bucket_name
+from tests.fixtures.moto import local_or_s3_backend
 
 
 @pytest.fixture(params=["local", "s3"])
 def store(request, tmp_path) -> StorageBackend:
-    if request.param == "local":
-        return LocalBackend(tmp_path / "root")
-    endpoint = request.getfixturevalue("moto_server")
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
-    bucket = new_bucket_name("iface")
-    client.create_bucket(Bucket=bucket)
-    return S3Backend(f"s3://{bucket}/some/prefix", client=client)
+    return local_or_s3_backend(request, tmp_path, "iface", "some/prefix")
 
 
 def test_walk_lists_every_object_below_a_prefix_with_size_and_mtime(store: StorageBackend) -> None:
