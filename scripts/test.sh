@@ -20,4 +20,6 @@ bash scripts/install_postgres.sh  # PostgreSQL binaries for the running-Airflow 
 .venv/bin/ruff format --check .
 .venv/bin/lint-imports  # layer contracts: .importlinter
 .venv/bin/mypy  # [tool.mypy] in pyproject.toml
-.venv/bin/python -m pytest "$@"
+# two workers (PYTEST_WORKERS), grouped by module (tests/conftest.py): 2 cores, and most tests wait
+# on subprocesses and servers; PYTEST_WORKERS=0 runs in one process
+.venv/bin/python -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadgroup "$@"

@@ -12,6 +12,12 @@ for), so a developer can run the quick half: ``bash scripts/test.sh --fast`` (= 
   root, for the modules in ``LOCAL_RUN_MODULES``;
 - ``unit``: none of these: in-process, or a few short subprocesses (the quick tier, under 3
   minutes on 2 quiet cores).
+
+Workers: ``scripts/test.sh`` runs the suite on two pytest-xdist workers with ``--dist loadgroup``.
+Every test is in the group of its module, so a module-scoped fixture (a flow run once and read by
+many tests) is built once; ``tests/e2e`` is one group because its running Airflow is one
+package-scoped fixture. Session fixtures (the Airflow home, moto_server, the plugin's api-server)
+exist once per worker: each binds free ports and lives under the worker's own temporary folder.
 """
 
 from __future__ import annotations
@@ -55,6 +61,13 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{tier}: test tier (see tests/conftest.py)")
 
 
+def xdist_group_of(item: pytest.Item) -> str:
+    """The pytest-xdist group: the module, or the whole e2e package (one running Airflow)."""
+    path = str(getattr(item, "path", ""))
+    return "e2e" if "/tests/e2e/" in path else path
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         item.add_marker(getattr(pytest.mark, tier_of(item)))
+        item.add_marker(pytest.mark.xdist_group(xdist_group_of(item)))
