@@ -22,4 +22,4 @@ bash scripts/install_postgres.sh  # PostgreSQL binaries for the running-Airflow 
 .venv/bin/mypy  # [tool.mypy] in pyproject.toml
 # two workers (PYTEST_WORKERS), grouped by module (tests/conftest.py): 2 cores, and most tests wait
 # on subprocesses and servers; PYTEST_WORKERS=0 runs in one process
-.venv/bin/python -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadgroup "$@"
+.venv/bin/python -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadfile "$@"

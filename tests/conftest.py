@@ -13,14 +13,19 @@ for), so a developer can run the quick half: ``bash scripts/test.sh --fast`` (= 
 - ``unit``: none of these: in-process, or a few short subprocesses (the quick tier, under 3
   minutes on 2 quiet cores).
 
-Workers: ``scripts/test.sh`` runs the suite on two pytest-xdist workers with ``--dist loadgroup``.
-Every test is in the group of its module, so a module-scoped fixture (a flow run once and read by
-many tests) is built once; ``tests/e2e`` is one group because its running Airflow is one
-package-scoped fixture. Session fixtures (the Airflow home, moto_server, the plugin's api-server)
-exist once per worker: each binds free ports and lives under the worker's own temporary folder.
+Workers: ``scripts/test.sh`` runs the suite on two pytest-xdist workers with ``--dist loadfile``,
+where :func:`pytest_xdist_make_scheduler` makes ``tests/e2e`` one unit: a module's tests run on
+one worker, so a module-scoped fixture (a flow run once and read by many tests) is built once, and
+the running Airflow of ``tests/e2e`` (one package-scoped fixture) starts once. Units go out in
+collection order, so the long e2e unit starts early. Session fixtures (the Airflow home,
+moto_server, the plugin's api-server) exist once per worker: each binds free ports and lives under
+the worker's own temporary folder. (``--dist loadgroup`` with ``xdist_group`` marks does not group
+under pytest 9.2: pytest-xdist 3.8 renames ``item._nodeid``, which pytest no longer reads.)
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 
@@ -61,13 +66,26 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{tier}: test tier (see tests/conftest.py)")
 
 
-def xdist_group_of(item: pytest.Item) -> str:
-    """The pytest-xdist group: the module, or the whole e2e package (one running Airflow)."""
-    path = str(getattr(item, "path", ""))
-    return "e2e" if "/tests/e2e/" in path else path
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         item.add_marker(getattr(pytest.mark, tier_of(item)))
-        item.add_marker(pytest.mark.xdist_group(xdist_group_of(item)))
+
+
+def xdist_unit_of(nodeid: str) -> str:
+    """The unit of work a worker takes whole: the test's module, or all of ``tests/e2e``."""
+    module = nodeid.split("::", 1)[0]
+    return "tests/e2e" if module.startswith("tests/e2e/") else module
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile`` with ``tests/e2e`` as one unit, in collection order (module docstring)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class ModulesAndE2E(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_unit_of(nodeid)
+
+    config.option.loadscopereorder = False  # keep collection order: e2e is among the first units
+    return ModulesAndE2E(config, log)
