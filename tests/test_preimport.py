@@ -117,3 +117,52 @@ def test_steps_share_the_starters_imports_only_when_enabled(tmp_path: Path, impo
         # numpy is named in the file, so pandas and pyarrow come with it (the store's codecs)
         assert pandas_loaded is imports
     assert seen[0][3] != seen[1][3], "two tasks must not share numpy's global random state"
+
+
+S3_FLOW = """
+import os
+
+import airflow_ml_provider.s3.client as s3_client
+from airflow_ml_provider import FlowSpec, step
+
+
+class WarmS3Flow(FlowSpec):
+    @step
+    def start(self):
+        print(f"WARMED_IN={s3_client.warmed_in} STEP={os.getpid()}")
+        self.x = 1
+        self.next(self.end)
+
+    @step
+    def end(self):
+        print(f"WARMED_IN={s3_client.warmed_in} STEP={os.getpid()} X={self.x}")
+
+
+if __name__ == "__main__":
+    WarmS3Flow()
+"""
+
+
+@pytest.mark.parametrize("imports", [True, False])
+def test_an_s3_run_builds_the_s3_client_stack_once_in_the_starter(tmp_path: Path, bucket: str, imports: bool) -> None:
+    """On an S3 root the starter imports boto3 and parses botocore's S3 model once; every step
+    still builds its own client (and reads and writes the store through it)."""
+    (tmp_path / "warm_s3_flow.py").write_text(S3_FLOW)
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "warm_s3_flow.py"), "run"],
+        env=airflow_env(
+            AIRFLOW__ML_PROVIDER__ARTIFACT_ROOT=f"s3://{bucket}/root",
+            AIRFLOW__ML_PROVIDER__LOCAL_WARM_IMPORTS=str(imports),
+        ),
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    seen = [line.split("WARMED_IN=", 1)[1].split() for line in done.stdout.splitlines() if "WARMED_IN=" in line]
+    assert len(seen) == 2, done.stdout
+    assert seen[1][2] == "X=1"  # the artifact went through S3
+    warmed = {warmed_in for warmed_in, *_ in seen}
+    if imports:
+        assert len(warmed) == 1 and "None" not in warmed, seen  # one starter warmed it, for both steps
+        assert all(warmed_in != step.removeprefix("STEP=") for warmed_in, step, *_ in seen), seen
+    else:
+        assert warmed == {"None"}, seen

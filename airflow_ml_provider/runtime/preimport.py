@@ -10,7 +10,12 @@
    in the file (step bodies included) names one of them, or when step 1 loaded ``pandas`` or
    ``numpy``: the store's DataFrame and array codecs need them to load such artifacts.
    Decision: not unconditionally, since a flow that never touches them would pay that import once per
-   run for nothing (``benchmarks/bench_step_overhead.py`` runs no-op flows).
+   run for nothing (``benchmarks/bench_step_overhead.py`` runs no-op flows);
+3. when the run's artifact root is on S3, the store's S3 client stack: boto3 imported and one
+   client built and dropped (:func:`airflow_ml_provider.s3.client.warm_up`), which each step
+   otherwise paid (~0.5 s: the import, then botocore's service model). No request is made and no
+   client, connection or credential is kept: each step builds its own client from its own
+   environment, as before.
 
 Never imported: ``airflow`` (blocked for the whole pre-import: a module that needs it fails and is
 skipped), the flow module itself (nor a module of the same name as the flow file), relative
@@ -134,6 +139,26 @@ def preimport(flow_file: str) -> dict[str, Any]:
     if random.getstate() != random_before:
         report["random_state"] = random.getstate()  # a module seeded it: the fork's reseed would undo that
     return report
+
+
+def preimport_store() -> bool:
+    """Step 3 of the module docstring; True when it warmed the S3 client stack. Never raises."""
+    from airflow_ml_provider import config
+
+    try:
+        if not config.artifact_root().startswith("s3://"):
+            return False
+        from airflow_ml_provider.s3.client import warm_up
+
+        blocker = _BlockAirflow()
+        sys.meta_path.insert(0, blocker)
+        try:
+            warm_up()
+        finally:
+            sys.meta_path.remove(blocker)
+    except Exception:  # the step builds its client again and reports what is wrong where users look
+        return False
+    return True
 
 
 def _import_quietly(name: str, report: dict[str, Any]) -> bool:

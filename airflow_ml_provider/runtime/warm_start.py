@@ -237,6 +237,8 @@ def serve(control_fd: int, flow_file: str | None = None) -> int:
     control.sendall(b"ok")
     if flow_file:
         _preimported.update(preimport.preimport(flow_file))
+        if threading.active_count() == 1:  # else a pre-imported module started a thread: stop there
+            _preimported["store"] = preimport.preimport_store()
         gc.freeze()  # the pre-imported modules too
     starter = os.getpid()
     while True:
