@@ -122,6 +122,32 @@ def test_steps_fall_back_to_fresh_processes_when_the_starter_dies(tmp_path: Path
     assert any("warm start failed" in m for m in messages), messages
 
 
+def test_prestart_brings_up_the_starter_that_the_first_step_then_uses(tmp_path: Path) -> None:
+    """``python flow.py run`` starts the starter before its store check (local_runner.prestart_steps),
+    so the starter's imports overlap it; the first step must use that starter, not start another."""
+    flow = tmp_path / "probe_flow.py"
+    flow.write_text(textwrap.dedent(PROBE_FLOW))
+    env = airflow_env(AIRFLOW__ML_PROVIDER__ARTIFACT_ROOT=str(tmp_path / "root"), PYTHONUNBUFFERED="1")
+    key = warm_start.startup_key(sys.executable, env, str(flow))
+    assert key not in warm_start._starters
+    warm_start.prestart(sys.executable, env, str(flow))
+    starter = warm_start._starters[key]
+    assert starter is not None and starter._proc.poll() is None
+    warm_start.prestart(sys.executable, env, str(flow))  # idempotent
+    assert warm_start._starters[key] is starter
+    messages: list[str] = []
+    argv = [sys.executable, "-m", "airflow_ml_provider.runtime", "step", "--flow-file", str(flow), "--help"]
+    try:
+        proc = warm_start.start_step(argv, env, log=messages.append)
+        assert isinstance(proc, warm_start.WarmProcess)
+        assert "usage" in proc.stdout.read()
+        assert proc.wait(timeout=60) == 0
+        assert warm_start._starters[key] is starter and messages == []
+    finally:
+        starter.close()
+        warm_start._starters.pop(key, None)
+
+
 EXIT_FLOW = """
 import atexit
 import os

@@ -112,8 +112,9 @@ def _note_triggers(flow_cls: type, shown: bool = False) -> None:
 
 def _run(flow_cls: type, flow_file: str, graph: Any, args: argparse.Namespace) -> None:
     from airflow_ml_provider.dsl.parameters import ParameterError
-    from airflow_ml_provider.runtime.local_runner import LocalRunFailed, LocalRunner
+    from airflow_ml_provider.runtime.local_runner import LocalRunFailed, LocalRunner, prestart_steps
 
+    prestart_steps(flow_file)  # its imports overlap the checks below
     _check_store(flow_cls.__name__)
     params: dict[str, Any] = {}
     origin = resume_step = None

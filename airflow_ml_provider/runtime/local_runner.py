@@ -33,7 +33,7 @@ from airflow_ml_provider.runtime.step_guards import FALLBACK_ATTEMPTS, backstop_
 from airflow_ml_provider.runtime.switch import chosen_case
 from airflow_ml_provider.runtime.task_runner import record_interrupted
 from airflow_ml_provider.runtime.topology import foreach_path, task_id_for
-from airflow_ml_provider.runtime.warm_start import start_step, terminate
+from airflow_ml_provider.runtime.warm_start import prestart, start_step, terminate
 from airflow_ml_provider.user import get_username
 
 _print_lock = threading.Lock()
@@ -41,6 +41,19 @@ _print_lock = threading.Lock()
 
 class LocalRunFailed(MLProviderError, RuntimeError):
     pass
+
+
+def step_base_env() -> dict[str, str]:
+    """A local step's environment before the run's context is added (the runner's own, plus)."""
+    return {**STEP_ENV_DEFAULTS, **os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def prestart_steps(flow_file: str) -> None:
+    """Bring the warm starter up now (``[ml_provider] local_warm_start``): it imports what the steps
+    need (pandas, boto3 for an S3 root) on the other core while the runner checks the store and
+    creates the run, instead of after, in front of the first step."""
+    if config.local_warm_start():
+        prestart(sys.executable, step_base_env(), flow_file)
 
 
 def new_local_run_id() -> str:
@@ -116,7 +129,7 @@ class LocalRunner:
         retry = node.decorators.get("retry")
         max_retries = retry.times if retry else 0
         timeout = node.decorators.get("timeout")
-        env = {**STEP_ENV_DEFAULTS, **os.environ, ENV_CONTEXT: self.ctx.to_env(), "PYTHONUNBUFFERED": "1"}
+        env = {**step_base_env(), ENV_CONTEXT: self.ctx.to_env()}
         # @timeout raises inside the step; the runner kills only a step that ignores it (step_guards.py)
         backstop = backstop_seconds(timeout.total_seconds) if timeout else None
         fallback = has_fallback(node.decorators, node.type)

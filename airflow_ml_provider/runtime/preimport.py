@@ -24,8 +24,10 @@ reports the error where the user looks. Anything printed while importing is disc
 
 What changes for the step: pre-imported modules are
 shared from the starter, so their module-level state is computed once per run, in the starter,
-with the environment and working directory of the run's first step, not each step's (a module
-reading ``os.environ`` or the working directory at import time sees the first step's values).
+with the environment and working directory of ``python flow.py run`` (a step's environment less
+the run's context variable: the starter comes up before the run exists, see
+``local_runner.prestart_steps``), not each step's: a module reading ``os.environ`` or the
+working directory at import time sees those values.
 Import-time output does not appear in step logs.
 Random state stays per process: CPython reseeds ``random`` in every forked child, and numpy's
 global ``RandomState`` is reseeded in each step unless a pre-imported module seeded it explicitly

@@ -120,15 +120,19 @@ class WarmStarter:
             theirs.close()
         self._control = ours
         self._lock = threading.Lock()
-        ours.settimeout(READY_TIMEOUT)
-        try:
-            ready = ours.recv(2)
-        except OSError as exc:
-            ready = f"{exc}".encode()
-        ours.settimeout(None)
-        if ready != b"ok":
-            self.close()
-            raise WarmStartUnavailable(f"the warm starter did not come up ({ready!r})")
+        self._ready: bytes | None = None  # the starter's first answer, read by the first start()
+
+    def _wait_ready(self) -> None:
+        """Wait (once) for the starter's ``ok``: it comes up while the caller does other work."""
+        if self._ready is None:
+            self._control.settimeout(READY_TIMEOUT)
+            try:
+                self._ready = self._control.recv(2)
+            except OSError as exc:
+                self._ready = f"{exc}".encode()
+            self._control.settimeout(None)
+        if self._ready != b"ok":
+            raise WarmStartUnavailable(f"the warm starter did not come up ({self._ready!r})")
 
     def start(self, argv: list[str], env: dict[str, str], cwd: str | None = None) -> WarmProcess:
         """Fork a step command (see :func:`is_step_command`) with this argv, env and cwd."""
@@ -137,6 +141,7 @@ class WarmStarter:
         try:
             try:
                 with self._lock:
+                    self._wait_ready()
                     socket.send_fds(self._control, [b"R"], [theirs.fileno(), write_fd])
             finally:  # the starter holds its own copies now (or never will)
                 theirs.close()
@@ -165,6 +170,22 @@ _starters: dict[tuple[Any, ...], WarmStarter | None] = {}
 _starters_lock = threading.Lock()
 
 
+def prestart(python: str, env: dict[str, str], flow_file: str) -> None:
+    """Start the starter for steps of ``flow_file`` now, so its imports (pandas, boto3 for an S3
+    root) overlap the caller's own set-up; :func:`start_step` then finds it. Never raises."""
+    if not (hasattr(os, "fork") and hasattr(socket, "send_fds")):
+        return
+    try:
+        flow = os.path.abspath(flow_file) if preimport.enabled() else None
+    except ValueError:  # a bad setting: start_step reports it where the step's failure is seen
+        return
+    key = startup_key(python, env, flow)
+    with _starters_lock:
+        if key not in _starters:
+            with contextlib.suppress(OSError):  # start_step tries again and says why
+                _starters[key] = WarmStarter(python, env, flow)
+
+
 def start_step(argv: list[str], env: dict[str, str], *, warm: bool = True, log: Any = None) -> Any:
     """Start a step command: forked from a warm starter when possible, else a fresh process.
 
@@ -188,7 +209,7 @@ def start_step(argv: list[str], env: dict[str, str], *, warm: bool = True, log: 
                 return starter.start(argv, env)
         except (OSError, ValueError, WarmStartUnavailable) as exc:
             with _starters_lock:
-                _starters[key] = None
+                _starters[key] = None  # not closed: steps it already forked die with it
             if log is not None:
                 log(f"warm start failed ({exc}); starting this step as a fresh process")
     return subprocess.Popen(
