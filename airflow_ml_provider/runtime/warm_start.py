@@ -255,7 +255,10 @@ def serve(control_fd: int, flow_file: str | None = None) -> int:
 
     control = socket.socket(fileno=control_fd)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # monitors are reaped by the kernel
-    control.sendall(b"ok")
+    try:
+        control.sendall(b"ok")
+    except OSError:  # the runner is gone already (it refused its options and exited): end quietly
+        return 0
     if flow_file:
         _preimported.update(preimport.preimport(flow_file))
         if threading.active_count() == 1:  # else a pre-imported module started a thread: stop there

@@ -49,6 +49,11 @@ def make_s3_client(aws_conn_id: str | None = None, max_pool_connections: int = 1
         own = hook.conn_config.botocore_config
         config = defaults.merge(own) if own is not None else defaults
         return hook.get_client_type(region_name=hook.region_name, config=config)
+    return boto3_client(defaults)
+
+
+def boto3_client(config: Any) -> Any:
+    """A plain boto3 client from the standard chain (what steps and pods use), with ``config``."""
     import boto3
     import botocore.session
 
@@ -58,7 +63,7 @@ def make_s3_client(aws_conn_id: str | None = None, max_pool_connections: int = 1
     session = boto3.session.Session(botocore_session=core)
     with _loaders_lock:  # every boto3 session appends its data folder to the loader's search path
         loader.search_paths[:] = list(dict.fromkeys(loader.search_paths))
-    return session.client("s3", config=defaults)
+    return session.client("s3", config=config)
 
 
 _loaders: dict[Any, Any] = {}
@@ -85,7 +90,7 @@ def warm_up() -> None:
     """Import the client stack and build one client (then drop it), so processes forked after this
     (the local warm starter's steps) skip ~0.5 s of imports and model parsing. No I/O, no threads."""
     global warmed_in
-    make_s3_client()
+    boto3_client(botocore_config(12))  # the plain client: the starter never imports Airflow
     warmed_in = os.getpid()
 
 

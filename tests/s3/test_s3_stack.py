@@ -122,11 +122,12 @@ def test_clients_share_one_model_loader_and_keep_working(bucket: str, monkeypatc
     once), each with its own session and credentials; the loader's search path does not grow."""
     from airflow_ml_provider.s3 import client as s3_client
 
-    clients = [s3_client.make_s3_client() for _ in range(4)]
+    clients = [s3_client.boto3_client(s3_client.botocore_config(4)) for _ in range(4)]
     (loader,) = s3_client._loaders.values()
     assert len(loader.search_paths) == len(set(loader.search_paths))
     for i, client in enumerate(clients):
         client.put_object(Bucket=bucket, Key=f"k{i}", Body=b"x" * i)
     assert [clients[0].head_object(Bucket=bucket, Key=f"k{i}")["ContentLength"] for i in range(4)] == [0, 1, 2, 3]
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "other-key")  # a new client reads the environment again
-    assert s3_client.make_s3_client()._request_signer._credentials.access_key == "other-key"
+    again = s3_client.boto3_client(s3_client.botocore_config(4))
+    assert again._request_signer._credentials.access_key == "other-key"
