@@ -77,6 +77,7 @@ def xdist_unit_of(nodeid: str) -> str:
     return "tests/e2e" if module.startswith("tests/e2e/") else module
 
 
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: unknown when xdist is not installed
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """``--dist loadfile`` with ``tests/e2e`` as one unit, in collection order (module docstring)."""
     if config.getvalue("dist") != "loadfile":

@@ -44,7 +44,8 @@ class LocalRunFailed(MLProviderError, RuntimeError):
 
 
 def step_base_env() -> dict[str, str]:
-    """A local step's environment before the run's context is added (the runner's own, plus)."""
+    """A local step's environment before the run's context is added: the runner's, over the step
+    defaults (``PYTHONHASHSEED=0`` unless set), with unbuffered output."""
     return {**STEP_ENV_DEFAULTS, **os.environ, "PYTHONUNBUFFERED": "1"}
 
 
