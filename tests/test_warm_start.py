@@ -148,6 +148,29 @@ def test_prestart_brings_up_the_starter_that_the_first_step_then_uses(tmp_path: 
         warm_start._starters.pop(key, None)
 
 
+def test_a_prestarted_starter_that_dies_before_answering_leaves_steps_to_fresh_processes(tmp_path: Path) -> None:
+    flow = tmp_path / "probe_flow.py"
+    flow.write_text(textwrap.dedent(PROBE_FLOW))
+    env = airflow_env(AIRFLOW__ML_PROVIDER__ARTIFACT_ROOT=str(tmp_path / "root"), PYTHONUNBUFFERED="1")
+    key = warm_start.startup_key(sys.executable, env, str(flow))
+    warm_start.prestart(sys.executable, env, str(flow))
+    starter = warm_start._starters[key]
+    assert starter is not None
+    starter._proc.kill()  # before the first step asked it anything
+    starter._proc.wait()
+    messages: list[str] = []
+    argv = [sys.executable, "-m", "airflow_ml_provider.runtime", "step", "--flow-file", str(flow), "--help"]
+    try:
+        for _ in range(2):
+            proc = warm_start.start_step(argv, env, log=messages.append)
+            assert isinstance(proc, subprocess.Popen), "a dead starter must not fail the step"
+            assert "usage" in proc.stdout.read()
+            assert proc.wait(timeout=60) == 0
+        assert len(messages) == 1 and "warm start failed" in messages[0], messages  # said once
+    finally:
+        warm_start._starters.pop(key, None)
+
+
 EXIT_FLOW = """
 import atexit
 import os

@@ -54,7 +54,7 @@ def prestart_steps(flow_file: str) -> None:
     need (pandas, boto3 for an S3 root) on the other core while the runner checks the store and
     creates the run, instead of after, in front of the first step."""
     if config.local_warm_start():
-        prestart(sys.executable, step_base_env(), flow_file)
+        prestart(sys.executable, step_base_env(), flow_file, log=LocalRunner._say)
 
 
 def new_local_run_id() -> str:

@@ -49,6 +49,7 @@ import os
 import random
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,17 @@ class _BlockAirflow:
         if name == _BLOCKED or name.startswith(_BLOCKED + "."):
             raise ImportError(f"{name} is not pre-imported by the warm starter")
         return None
+
+
+@contextlib.contextmanager
+def _airflow_blocked() -> Iterator[None]:
+    """``import airflow`` fails inside (a module that needs it is skipped, never half-imported)."""
+    blocker = _BlockAirflow()
+    sys.meta_path.insert(0, blocker)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(blocker)
 
 
 def flow_imports(flow_file: str) -> tuple[list[str], set[str]]:
@@ -117,23 +129,18 @@ def preimport(flow_file: str) -> dict[str, Any]:
     # numpy first (when anything might import it), so a seed set by a user module can be seen
     numpy_state = _numpy_state_probe() if data or third_party else None
     random_before = random.getstate()
-    blocker = _BlockAirflow()
-    sys.meta_path.insert(0, blocker)
     if str(path.parent) not in sys.path:  # where the step's loader will look too
         sys.path.insert(1, str(path.parent))
     sink = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-            for name in wanted:
-                if not _import_quietly(name, report):
+    with _airflow_blocked(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        for name in wanted:
+            if not _import_quietly(name, report):
+                break
+        if data or "pandas" in sys.modules:
+            for name in (*DATA_LIBS, *_CODEC_EXTRAS):
+                installed = importlib.util.find_spec(name.split(".")[0]) is not None
+                if installed and not _import_quietly(name, report):
                     break
-            if data or "pandas" in sys.modules:
-                for name in (*DATA_LIBS, *_CODEC_EXTRAS):
-                    installed = importlib.util.find_spec(name.split(".")[0]) is not None
-                    if installed and not _import_quietly(name, report):
-                        break
-    finally:
-        sys.meta_path.remove(blocker)
     if numpy_state is not None:
         report["reseed_numpy"] = numpy_state == _numpy_state_probe()
     elif "numpy" in sys.modules:
@@ -143,24 +150,18 @@ def preimport(flow_file: str) -> dict[str, Any]:
     return report
 
 
-def preimport_store() -> bool:
-    """Step 3 of the module docstring; True when it warmed the S3 client stack. Never raises."""
+def preimport_store() -> None:
+    """Step 3 of the module docstring. Never raises."""
     from airflow_ml_provider import config
 
     try:
-        if not config.artifact_root().startswith("s3://"):
-            return False
-        from airflow_ml_provider.s3.client import warm_up
+        if config.artifact_root().startswith("s3://"):
+            from airflow_ml_provider.s3.client import warm_up
 
-        blocker = _BlockAirflow()
-        sys.meta_path.insert(0, blocker)
-        try:
-            warm_up()
-        finally:
-            sys.meta_path.remove(blocker)
+            with _airflow_blocked():
+                warm_up()
     except Exception:  # the step builds its client again and reports what is wrong where users look
-        return False
-    return True
+        pass
 
 
 def _import_quietly(name: str, report: dict[str, Any]) -> bool:

@@ -170,20 +170,33 @@ _starters: dict[tuple[Any, ...], WarmStarter | None] = {}
 _starters_lock = threading.Lock()
 
 
-def prestart(python: str, env: dict[str, str], flow_file: str) -> None:
+_CAN_FORK = hasattr(os, "fork") and hasattr(socket, "send_fds")
+
+
+def _starter_for(python: str, env: dict[str, str], flow_file: str | None, log: Any) -> WarmStarter | None:
+    """The starter for these start-up settings, started now if there is none (None: it failed)."""
+    key = startup_key(python, env, flow_file)
+    with _starters_lock:
+        if key not in _starters:
+            try:
+                _starters[key] = WarmStarter(python, env, flow_file)
+            except OSError as exc:
+                _starters[key] = None  # do not retry a starter that failed to come up
+                if log is not None:
+                    log(f"warm start unavailable, starting steps as fresh processes: {exc}")
+        return _starters[key]
+
+
+def prestart(python: str, env: dict[str, str], flow_file: str, log: Any = None) -> None:
     """Start the starter for steps of ``flow_file`` now, so its imports (pandas, boto3 for an S3
     root) overlap the caller's own set-up; :func:`start_step` then finds it. Never raises."""
-    if not (hasattr(os, "fork") and hasattr(socket, "send_fds")):
+    if not _CAN_FORK:
         return
     try:
         flow = os.path.abspath(flow_file) if preimport.enabled() else None
     except ValueError:  # a bad setting: start_step reports it where the step's failure is seen
         return
-    key = startup_key(python, env, flow)
-    with _starters_lock:
-        if key not in _starters:
-            with contextlib.suppress(OSError):  # start_step tries again and says why
-                _starters[key] = WarmStarter(python, env, flow)
+    _starter_for(python, env, flow, log)
 
 
 def start_step(argv: list[str], env: dict[str, str], *, warm: bool = True, log: Any = None) -> Any:
@@ -192,24 +205,15 @@ def start_step(argv: list[str], env: dict[str, str], *, warm: bool = True, log: 
     Returns a ``subprocess.Popen`` or a :class:`WarmProcess`: both have ``pid`` (also the process
     group), ``stdout`` (text lines), ``poll()`` and ``wait(timeout)``.
     """
-    if warm and is_step_command(argv) and hasattr(os, "fork") and hasattr(socket, "send_fds"):
+    if warm and is_step_command(argv) and _CAN_FORK:
         flow_file = preimport.flow_file_of(argv) if preimport.enabled() else None
-        key = startup_key(argv[0], env, flow_file)
         try:
-            with _starters_lock:
-                if key not in _starters:
-                    try:
-                        _starters[key] = WarmStarter(argv[0], env, flow_file)
-                    except (OSError, WarmStartUnavailable) as exc:
-                        _starters[key] = None  # do not retry a starter that failed to come up
-                        if log is not None:
-                            log(f"warm start unavailable, starting steps as fresh processes: {exc}")
-                starter = _starters[key]
+            starter = _starter_for(argv[0], env, flow_file, log)
             if starter is not None:
                 return starter.start(argv, env)
         except (OSError, ValueError, WarmStartUnavailable) as exc:
             with _starters_lock:
-                _starters[key] = None  # not closed: steps it already forked die with it
+                _starters[startup_key(argv[0], env, flow_file)] = None  # not closed: its steps die with it
             if log is not None:
                 log(f"warm start failed ({exc}); starting this step as a fresh process")
     return subprocess.Popen(
@@ -262,7 +266,7 @@ def serve(control_fd: int, flow_file: str | None = None) -> int:
     if flow_file:
         _preimported.update(preimport.preimport(flow_file))
         if threading.active_count() == 1:  # else a pre-imported module started a thread: stop there
-            _preimported["store"] = preimport.preimport_store()
+            preimport.preimport_store()
         gc.freeze()  # the pre-imported modules too
     starter = os.getpid()
     while True:

@@ -90,7 +90,7 @@ def warm_up() -> None:
     """Import the client stack and build one client (then drop it), so processes forked after this
     (the local warm starter's steps) skip ~0.5 s of imports and model parsing. No I/O, no threads."""
     global warmed_in
-    boto3_client(botocore_config(12))  # the plain client: the starter never imports Airflow
+    make_s3_client()
     warmed_in = os.getpid()
 
 
