@@ -57,7 +57,7 @@ from airflow_ml_provider.s3.errors import call as call_s3
 from airflow_ml_provider.s3.transfer import Progress, Transfer, default_workers, head_fields
 
 log = logging.getLogger(__name__)  # progress lines and retries of this client's transfers
-TRANSFER_OPTIONS = frozenset({"ranged_threshold", "range_size", "multipart_threshold", "part_size"})
+TRANSFER_OPTIONS = frozenset({"ranged_threshold", "range_size", "multipart_threshold", "part_size", "fan_out_after"})
 
 __all__ = ["S3", "S3AccessDenied", "S3Error", "S3NotFound", "S3Object", "S3PutObject", "S3URLError", "run_root"]
 
@@ -68,7 +68,7 @@ class S3:
     def __init__(
         self, *, run: Any = None, s3root: str | None = None, bucket: str | None = None, prefix: str | None = None,
         tmproot: str | None = None, aws_conn_id: str | None = None, client: Any = None,
-        max_workers: int | None = None, progress_interval: float = 10.0, **transfer: int,
+        max_workers: int | None = None, progress_interval: float = 10.0, **transfer: float,
     ) -> None:  # fmt: skip
         if bucket and not s3root:
             s3root = f"s3://{bucket}/{(prefix or '').strip('/')}"

@@ -7,8 +7,9 @@ implements :class:`StorageBackend` over the shared engine, and words errors for 
 a missing object is a plain ``FileNotFoundError`` (the store reads it as "absent"), anything else
 an :class:`S3StoreError` naming the artifact root and where credentials came from.
 
-Against an emulator pass ``ranged_threshold=`` (e.g. a huge value): ``moto_server`` copies the
-whole object for every ranged GET (``benchmarks/s3_transfer.py``).
+Large reads fan out into ranged GETs only when one stream is slow (``fan_out_after``, see
+:mod:`airflow_ml_provider.s3.transfer`), so an emulator such as ``moto_server``, which copies the
+whole object for every ranged GET, is read with one stream without any setting.
 """
 
 from __future__ import annotations
@@ -31,14 +32,23 @@ from airflow_ml_provider.s3.client import (  # noqa: F401 - make_s3_client, s3_e
 )
 from airflow_ml_provider.s3.errors import S3Error
 from airflow_ml_provider.s3.primitives import MB
-from airflow_ml_provider.s3.transfer import MULTIPART_THRESHOLD, PART_SIZE, RANGE_SIZE, RANGED_THRESHOLD, Transfer
+from airflow_ml_provider.s3.transfer import (
+    FAN_OUT_AFTER,
+    MULTIPART_THRESHOLD,
+    PART_SIZE,
+    RANGE_SIZE,
+    RANGED_THRESHOLD,
+    Transfer,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_CONCURRENCY = 10  # connections per object above the thresholds: one object at a time here
 
-_SETTINGS = {name: name for name in ("multipart_threshold", "part_size", "ranged_threshold", "range_size")}
+_SETTINGS = {
+    name: name for name in ("multipart_threshold", "part_size", "ranged_threshold", "range_size", "fan_out_after")
+}
 _SETTINGS["max_concurrency"] = "max_workers"
 
 __all__ = ["MB", "S3Backend", "S3StoreError", "make_s3_client", "s3_env_for_subprocess"]
@@ -62,6 +72,7 @@ class S3Backend(StorageBackend):
         part_size: int = PART_SIZE,
         ranged_threshold: int = RANGED_THRESHOLD,
         range_size: int = RANGE_SIZE,
+        fan_out_after: float = FAN_OUT_AFTER,
         max_concurrency: int = MAX_CONCURRENCY,
     ) -> None:
         if not root.startswith("s3://") or not root[5:].split("/", 1)[0]:
@@ -74,7 +85,8 @@ class S3Backend(StorageBackend):
         self._clients = ClientHolder(aws_conn_id, max(1, max_concurrency) + 2, client)
         self.transfer = Transfer(
             self._client, max_workers=max_concurrency, ranged_threshold=ranged_threshold, range_size=range_size,
-            multipart_threshold=multipart_threshold, part_size=part_size, shared_pools=True, log=log,
+            multipart_threshold=multipart_threshold, part_size=part_size, fan_out_after=fan_out_after,
+            shared_pools=True, log=log,
         )  # fmt: skip
 
     def __getattr__(self, name: str) -> Any:

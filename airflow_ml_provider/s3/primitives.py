@@ -16,6 +16,7 @@ Multipart uploads
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import threading
@@ -209,6 +210,44 @@ class FileSink:
             done += got
             if self._on_bytes is not None:
                 self._on_bytes(got)
+
+
+class Split:
+    """An object's bytes shared out during a download: the open GET reads from the front, ranged
+    GETs claim from the back, and they meet wherever the faster side has got to."""
+
+    def __init__(self, size: int) -> None:
+        self.front, self.back = 0, size
+        self._lock = threading.Lock()
+
+    def left(self) -> int:
+        """Bytes nobody has claimed yet."""
+        with self._lock:
+            return self.back - self.front
+
+    def claim_front(self, most: int) -> tuple[int, int] | None:
+        """The next ``(offset, length)`` after the open stream's last claim, or None when all is claimed."""
+        with self._lock:
+            if self.front >= self.back:
+                return None
+            start, length = self.front, min(most, self.back - self.front)
+            self.front += length
+            return start, length
+
+    def claim_back(self, least: int, shares: int) -> tuple[int, int] | None:
+        """The last ``1/shares`` of what is left (at least ``least`` bytes, whole MB), or None."""
+        with self._lock:
+            left = self.back - self.front
+            if left <= 0:
+                return None
+            length = min(left, max(least, math.ceil(left / shares / MB) * MB))
+            self.back -= length
+            return self.back, length
+
+    def abandon(self) -> None:
+        """Nothing more is claimed (a failed download stops its ranged GETs after their current range)."""
+        with self._lock:
+            self.back = self.front
 
 
 _POOLS: dict[tuple[str, int], ThreadPoolExecutor] = {}

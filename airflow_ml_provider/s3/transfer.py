@@ -5,18 +5,21 @@ Why it is shaped this way
       thread pool, one round trip; most artifacts, all metadata JSON. Below 64 MB one request
       takes under a second even at one S3 connection's 50-100 MB/s, and against moto single and
       multipart/ranged were equal or single was faster (``benchmarks/s3_transfer.py``).
-    * Large downloads: one plain GET learns the size; above ``ranged_threshold`` the first range
-      is read from that stream while the rest arrive as concurrent ranged GETs pinned with
-      ``If-Match`` to the first ETag, into one preallocated ``bytearray`` (:meth:`Transfer.read`)
-      or with ``os.pwrite`` into one preallocated file (:meth:`Transfer.download`). An object is
-      cut into ``min(streams, ceil(size / range_size))`` equal ranges (whole MB): one per stream
-      it may use (``max_workers``, shared out among the objects of a batch), none smaller than
-      ``RANGE_SIZE``.
-    * ``RANGE_SIZE`` = ``PART_SIZE`` = 16 MB, one size both ways: AWS's guidance for ranged GETs
-      (8-16 MB), and a request per 16 MB costs nothing next to moving 16 MB. Larger ranges only
-      help emulators: ``moto_server`` slices every ranged GET out of a full copy of the object,
-      so a ranged download costs O(ranges x size) there; pass ``ranged_threshold=1 << 40`` when
-      an emulator is the target.
+    * Large downloads: one plain GET learns the size, and above ``ranged_threshold`` the bytes
+      are shared out: that open stream keeps reading from the front while, if it is slow,
+      concurrent ranged GETs (pinned with ``If-Match`` to its ETag) claim ranges from the back,
+      until the two sides meet (:class:`.primitives.Split`). Everything lands in one preallocated
+      ``bytearray`` (:meth:`Transfer.read`) or with ``os.pwrite`` in one preallocated file
+      (:meth:`Transfer.download`). "Slow" is measured, not assumed: after ``PROBE_SECONDS`` of
+      reading, ranged GETs start only if the stream at its own pace would need more than
+      ``fan_out_after`` seconds (default 0.5) for the rest. Real S3 serves one connection at
+      50-100 MB/s, so every object above 64 MB fans out, 0.1 s later than it would without the
+      probe; a local endpoint that streams 400+ MB/s (``moto_server``, MinIO on the same host)
+      is read by the one stream it is fastest with: ``moto_server`` slices every ranged GET out of
+      a full copy of the object, so ranges cost it O(ranges x size) (190 MB: 0.3 s in one stream,
+      1.7 s in ranges, ``benchmarks/s3_transfer.py``). ``fan_out_after=0`` fans out at once.
+      Each ranged GET takes ``1/streams`` of what is left, at least ``range_size``: one per
+      stream it may use (``max_workers``, shared out among the objects of a batch).
     * Large uploads: a concurrent multipart upload over zero-copy ``memoryview`` slices of the
       caller's buffer, or ``os.pread`` parts of a local file (one part per worker in RAM), each
       part CRC32-checked by S3; atomic (see :mod:`.primitives`).
@@ -37,7 +40,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 
 from airflow_ml_provider.s3.primitives import (
@@ -45,6 +48,7 @@ from airflow_ml_provider.s3.primitives import (
     FileSink,
     MemorySink,
     Sink,
+    Split,
     gather,
     multipart_upload,
     retry_stream,
@@ -58,6 +62,9 @@ RANGED_THRESHOLD = 64 * MB  # below: one GetObject
 RANGE_SIZE = 16 * MB  # smallest range worth its own request
 MULTIPART_THRESHOLD = 64 * MB  # below: one PutObject (atomic, no transfer machinery)
 PART_SIZE = 16 * MB
+FAN_OUT_AFTER = 0.5  # s: ranged GETs help an open stream that would need longer than this
+PROBE_SECONDS = 0.1  # how long the open stream reads before its pace is judged
+FRONT_CHUNK = 1 * MB  # the open stream claims this much at a time
 
 
 def default_workers() -> int:
@@ -116,6 +123,7 @@ class Transfer:
         range_size: int = RANGE_SIZE,
         multipart_threshold: int = MULTIPART_THRESHOLD,
         part_size: int = PART_SIZE,
+        fan_out_after: float = FAN_OUT_AFTER,
         progress_interval: float = 10.0,
         shared_pools: bool = False,
         log: logging.Logger | None = None,
@@ -126,6 +134,7 @@ class Transfer:
         self.range_size = max(range_size, 1 * MB)
         self.multipart_threshold = max(multipart_threshold, 5 * MB)
         self.part_size = max(part_size, 5 * MB)  # S3's minimum part size
+        self.fan_out_after = fan_out_after
         self.progress_interval = progress_interval
         self.log = log or logging.getLogger(__name__)
         self._shared = shared_pools
@@ -212,29 +221,57 @@ class Transfer:
             os.close(fd)
 
     def _ranged(self, bucket: str, key: str, resp: dict[str, Any], sink: Sink, streams: int, progress: Any) -> None:
-        """Fill ``sink`` from the open GET ``resp`` (first range) and concurrent ranged GETs."""
-        body = resp["Body"]
-        size = int(resp["ContentLength"])
-        count = min(streams, math.ceil(size / self.range_size))
-        step = math.ceil(size / count / MB) * MB
-        etag = resp["ETag"]
-        pool = self._pool("part")
-        futures = [
-            pool.submit(self._range, bucket, key, etag, sink, start, min(step, size - start))
-            for start in range(step, size, step)
-        ]
+        """Fill ``sink`` from the open GET ``resp`` (from the front) and, when that stream is slow,
+        ranged GETs claiming from the back (see the module docstring)."""
+        body, size, etag = resp["Body"], int(resp["ContentLength"]), resp["ETag"]
+        split = Split(size)
+        futures: list[Future[None]] = []
+
+        def fan_out() -> None:
+            helpers = min(streams - 1, math.ceil(split.left() / self.range_size))
+            pool = self._pool("part")
+            futures.extend(pool.submit(self._steal, bucket, key, etag, sink, split, streams) for _ in range(helpers))
+
+        started = time.monotonic()
         try:
             try:
-                sink.fill(body, 0, min(step, size))
+                while (claim := split.claim_front(FRONT_CHUNK)) is not None:
+                    if not futures and self._too_slow(claim[0], split.left() + claim[1], time.monotonic() - started):
+                        fan_out()
+                    try:
+                        sink.fill(body, *claim)
+                    except transient_errors():  # the open stream broke: its claim by range, the rest by stealing
+                        self._range(bucket, key, etag, sink, *claim)
+                        if not futures:
+                            fan_out()
+                        self._steal(bucket, key, etag, sink, split, streams)
+                        break
             finally:
-                body.close()  # drops the rest of the first stream (and that connection)
-        except transient_errors():
-            self._range(bucket, key, etag, sink, 0, min(step, size))
+                body.close()  # drops what the stream had left (and that connection)
+            gather(futures)
         except BaseException:
+            split.abandon()  # ranged GETs stop after their current range; none outlives the sink
             for f in futures:
                 f.cancel()
+            wait(futures)
             raise
-        gather(futures)
+
+    def _too_slow(self, done: int, left: int, elapsed: float) -> bool:
+        """Would the open stream, at the pace it has shown, need more than ``fan_out_after`` s for ``left``?"""
+        if self.fan_out_after <= 0:
+            return True
+        if elapsed < PROBE_SECONDS:
+            return False
+        return left * elapsed > self.fan_out_after * done  # left / (done / elapsed) > fan_out_after
+
+    def _steal(self, bucket: str, key: str, etag: str, sink: Sink, split: Split, shares: int) -> None:
+        """Ranged GETs of claims from the back until nothing is left; a failure stops the others too."""
+        try:
+            while (claim := split.claim_back(self.range_size, shares)) is not None:
+                self._range(bucket, key, etag, sink, *claim)
+        except BaseException:
+            split.abandon()
+            raise
 
     def _range(self, bucket: str, key: str, etag: str, sink: Sink, start: int, length: int) -> None:
         end = start + length - 1

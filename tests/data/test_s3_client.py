@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import subprocess
@@ -144,20 +145,28 @@ def test_object_above_multipart_and_ranged_thresholds(bucket: str, raw_s3, tmp_p
 
 
 def test_ranged_download_requests_and_midstream_retry(bucket: str, fault_proxy, tmp_path: Path) -> None:
-    """Small thresholds through the proxy: the ranges are separate GETs, and a range cut mid-body is re-fetched."""
+    """Small thresholds through the proxy: a first stream that breaks hands the rest to ranged GETs,
+    and a range cut mid-body is fetched again."""
     data = os.urandom(12 * MB)
     opts = {"ranged_threshold": 4 * MB, "range_size": 3 * MB, "multipart_threshold": 5 * MB, "part_size": 5 * MB}
-    with S3(s3root=f"s3://{bucket}", **opts) as s3:
+    with S3(s3root=f"s3://{bucket}", **opts, fan_out_after=3600) as s3:  # only the break makes it fan out
         s3.put("r.bin", data)
         assert fault_proxy.count("POST") == 2  # create + complete multipart upload
         fault_proxy.requests.clear()
-        # The first (plain) GET is cut after half its body: only its first 3 MB range is read, so
-        # that costs nothing. The second GET is a range: cut mid-body, then fetched again.
+        # The first (plain) GET is cut after half its body (a reset, so the client keeps what it
+        # had read before it saw the reset); the 1 MB it was reading is fetched by range (cut
+        # mid-body too, then refused once with a 503: three GETs), the rest by ranged GETs from
+        # the back.
         fault_proxy.fail("midstream", times=2, match=lambda m, p: m == "GET" and "r.bin" in p)
         fault_proxy.fail("503", times=1, match=lambda m, p: m == "GET" and "r.bin" in p)
         assert s3.get("r.bin").blob == data
     gets = [p for m, p in fault_proxy.requests if m == "GET" and "r.bin" in p]
-    assert len(gets) == 4 + 2  # 4 ranges of 3 MB (the first from the plain GET), 2 retried
+    spans = sorted(set(fault_proxy.ranges))
+    assert len(gets) == 1 + len(spans) + 2
+    bounds = [tuple(int(b) for b in header.removeprefix("bytes=").split("-")) for _, header in spans]
+    bounds.sort()
+    assert bounds[-1][1] == 12 * MB - 1 and bounds[0][0] <= 6 * MB  # the ranges took over where the stream broke
+    assert all(a[1] + 1 == b[0] for a, b in itertools.pairwise(bounds))  # and cover the rest once
     assert [mode for mode, _, _ in fault_proxy.injected] == ["midstream", "midstream", "503"]
 
 
