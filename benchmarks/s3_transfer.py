@@ -7,8 +7,9 @@ Starts its own moto_server, then for each object size measures, in the same run:
   s3transfer boto3 ``upload_fileobj`` / ``download_fileobj`` with its default TransferConfig
   single    S3Backend forced to one PUT / one GET
   parts     S3Backend forced to multipart upload / ranged download (16 MB parts; ranges of at least
-            16 MB, one per thread; 10 threads)
-  auto      S3Backend with its default thresholds (what the artifact store does)
+            16 MB, one per thread; 10 threads; ``fan_out_after=0``: ranges from the start)
+  auto      S3Backend with its defaults (what the artifact store does: above 64 MB, ranged GETs only
+            when the first GET's stream would need over 0.5 s more, which moto's never does)
 moto is an in-memory, single-process Python server sharing the machine's cores with this client,
 and it copies the whole object for every ranged GET: read the ranged figures as moto's, not S3's.
 """
@@ -69,7 +70,7 @@ def run(sizes_mb: list[int], repeat: int) -> None:
         root = f"s3://{BUCKET}/b"
         backends = {
             "single": S3Backend(root, multipart_threshold=HUGE, ranged_threshold=HUGE),
-            "parts": S3Backend(root, multipart_threshold=0, ranged_threshold=0),
+            "parts": S3Backend(root, multipart_threshold=0, ranged_threshold=0, fan_out_after=0),
             "auto": S3Backend(root),
         }
         for backend in backends.values():  # client creation and first connection are not transfer time
