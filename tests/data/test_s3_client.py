@@ -161,10 +161,8 @@ def test_ranged_download_requests_and_midstream_retry(bucket: str, fault_proxy, 
         fault_proxy.fail("503", times=1, match=lambda m, p: m == "GET" and "r.bin" in p)
         assert s3.get("r.bin").blob == data
     gets = [p for m, p in fault_proxy.requests if m == "GET" and "r.bin" in p]
-    spans = sorted(set(fault_proxy.ranges))
-    assert len(gets) == 1 + len(spans) + 2
-    bounds = [tuple(int(b) for b in header.removeprefix("bytes=").split("-")) for _, header in spans]
-    bounds.sort()
+    bounds = sorted(set(fault_proxy.ranges))
+    assert len(gets) == 1 + len(bounds) + 2
     assert bounds[-1][1] == 12 * MB - 1 and bounds[0][0] <= 6 * MB  # the ranges took over where the stream broke
     assert all(a[1] + 1 == b[0] for a, b in itertools.pairwise(bounds))  # and cover the rest once
     assert [mode for mode, _, _ in fault_proxy.injected] == ["midstream", "midstream", "503"]
